@@ -1,0 +1,33 @@
+#!/bin/sh
+# Install what esproxy needs to build and test, from Debian packages only,
+# then fetch lwIP's source. Idempotent: installs only what is missing.
+set -eu
+cd "$(dirname "$0")/.."
+
+BUILD_PKGS="build-essential pkg-config dpkg-dev ca-certificates libuv1-dev libmbedtls-dev node-llhttp
+ libcmocka-dev libinih-dev clang libclang-rt-14-dev"
+TEST_PKGS="python3 procps iproute2 tshark tcpdump"
+
+missing=""
+for p in $BUILD_PKGS $TEST_PKGS; do
+    st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+    case "$st" in
+        *"install ok installed"*) ;;
+        *) missing="$missing $p" ;;
+    esac
+done
+if [ -n "$missing" ]; then
+    if [ "$(id -u)" != 0 ]; then
+        echo "deps: missing packages:$missing (run make deps as root)" >&2
+        exit 1
+    fi
+    echo "deps: installing$missing"
+    export DEBIAN_FRONTEND=noninteractive
+    # Refresh the lists when they are absent or older than a day.
+    if [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*Packages*' -mtime -1 2>/dev/null | head -n 1)" ]; then
+        apt-get update -q
+    fi
+    # shellcheck disable=SC2086
+    apt-get install -y -q --no-install-recommends $missing
+fi
+sh mk/fetch-lwip.sh build/src

@@ -1,0 +1,25 @@
+/*
+ * Control socket: a Unix stream socket (config key `control`) that answers
+ * one command per connection. `esproxy status` is its client.
+ * Commands: "status" (text) and "status json". Each reply ends with EOF.
+ */
+#ifndef ESPROXY_CONTROL_H
+#define ESPROXY_CONTROL_H
+
+#include <stdbool.h>
+#include <uv.h>
+
+#include "config/config.h"
+
+struct control;
+
+/* Returns 0 or a negative libuv error; *ctl_r is set on success. */
+int control_start(uv_loop_t *loop, const struct config *cfg, struct control **ctl_r);
+/* Closes the server and removes the socket file; frees on close. */
+void control_stop(struct control **ctl);
+
+/* Client: connect to path, send cmd, copy the reply to out. 0 ok, -1 error
+ * with a message on stderr. */
+int control_request(const char *path, const char *cmd, FILE *out);
+
+#endif

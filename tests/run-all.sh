@@ -1,0 +1,32 @@
+#!/bin/sh
+# Everything `make test` runs, in order from fast to slow. Each stage runs
+# even when an earlier one failed; the closing line sums them all.
+set -u
+ESPROXY_TEST_COUNTS=$(mktemp)
+export ESPROXY_TEST_COUNTS
+trap 'rm -f "$ESPROXY_TEST_COUNTS"' EXIT
+stages_failed=0
+stage() {
+    echo
+    echo "######## $1"
+    shift
+    "$@" || stages_failed=$((stages_failed + 1))
+}
+rel_tests=$(ls build/rel/tests/test_* 2>/dev/null)
+asan_tests=$(ls build/asan/tests/test_* 2>/dev/null)
+fuzzers=$(ls build/fuzz/fuzz_* 2>/dev/null)
+# shellcheck disable=SC2086
+stage "unit tests" sh tests/run-unit.sh $rel_tests
+stage "unit tests under ASan+UBSan" env ASAN_OPTIONS=detect_leaks=1 \
+    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 sh tests/run-unit.sh $asan_tests
+stage "command line" sh tests/run-scripts.sh tests/cli
+[ -d tests/net ] && stage "network (namespaces, tshark)" sh tests/run-scripts.sh tests/net
+[ -n "$fuzzers" ] && stage "fuzz (bounded)" sh tests/run-fuzz.sh $fuzzers
+if [ -d tests/bench ] && ls build/rel/bench/bench_* >/dev/null 2>&1; then
+    stage "benchmarks" sh -c 'for b in build/rel/bench/bench_*; do echo "== $b"; "$b" || exit 1; done'
+fi
+passed=0 failed=0
+while read -r p f; do passed=$((passed + p)); failed=$((failed + f)); done <"$ESPROXY_TEST_COUNTS"
+echo
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ "$stages_failed" -eq 0 ]

@@ -1,0 +1,24 @@
+#!/bin/sh
+# Run each libFuzzer harness for a bounded time (FUZZ_SECONDS, default 20)
+# from its seed corpus under tests/fuzz/corpus/<name>/.
+set -u
+secs=${FUZZ_SECONDS:-20}
+passed=0 failed=0
+for f in "$@"; do
+    name=$(basename "$f")
+    work=build/fuzz/work/$name
+    mkdir -p "$work"
+    seeds=tests/fuzz/corpus/$name
+    [ -d "$seeds" ] || seeds=
+    if "$f" -max_total_time="$secs" -rss_limit_mb=2048 -print_final_stats=1 \
+         -artifact_prefix="$work/" "$work" $seeds >"$work/log" 2>&1; then
+        echo "PASS fuzz $name: $(grep -m1 'stat::number_of_executed_units' "$work/log" | awk '{print $2}') runs in ${secs}s"
+        passed=$((passed + 1))
+    else
+        echo "FAIL fuzz $name: see $work/log"; tail -n 30 "$work/log"
+        failed=$((failed + 1))
+    fi
+done
+echo "fuzz: $passed passed, $failed failed"
+[ -n "${ESPROXY_TEST_COUNTS:-}" ] && echo "$passed $failed" >>"$ESPROXY_TEST_COUNTS"
+[ "$failed" -eq 0 ]
