@@ -1,0 +1,360 @@
+/*
+ * IKEv2 Diffie-Hellman groups on mbedTLS: 31 Curve25519 (RFC 8031),
+ * 19 ECP-256 (RFC 5903) and 14 MODP-2048 (RFC 3526). The wire formats
+ * and the checks on the peer's value are described in ike_crypto.h.
+ *
+ * The public value is computed once, at init, and kept as wire bytes.
+ * Every path that fails leaves the struct freeable; ike_dh_free wipes
+ * the private key through mbedTLS's zeroizing frees and then the rest.
+ */
+#include "ipsec/ike_crypto.h"
+
+#include "ipsec/ike_defs.h"
+
+#include <string.h>
+
+#include <mbedtls/dhm.h>
+#include <mbedtls/ecdh.h>
+#include <mbedtls/platform_util.h>
+
+#define X25519_LEN      32u
+#define P256_COORD_LEN  32u
+#define MODP2048_LEN    256u
+#define MODP_EXP_LEN    32u     /* 256-bit exponents, RFC 3526 §8 */
+
+static const uint8_t modp2048_p[] = MBEDTLS_DHM_RFC3526_MODP_2048_P_BIN;
+
+bool ike_dh_supported(uint16_t group)
+{
+    return ike_dh_public_len(group) != 0;
+}
+
+size_t ike_dh_public_len(uint16_t group)
+{
+    switch (group) {
+    case IKE_DH_CURVE25519: return X25519_LEN;
+    case IKE_DH_ECP256: return 2 * P256_COORD_LEN;
+    case IKE_DH_MODP2048: return MODP2048_LEN;
+    }
+    return 0;
+}
+
+size_t ike_dh_secret_len(uint16_t group)
+{
+    switch (group) {
+    case IKE_DH_CURVE25519: return X25519_LEN;
+    case IKE_DH_ECP256: return P256_COORD_LEN;
+    case IKE_DH_MODP2048: return MODP2048_LEN;
+    }
+    return 0;
+}
+
+static void ike__dh_zero_init(struct ike_dh *dh, uint16_t group)
+{
+    memset(dh, 0, sizeof(*dh));
+    dh->group = group;
+    mbedtls_mpi_init(&dh->priv);
+    mbedtls_ecp_group_init(&dh->grp);
+    mbedtls_mpi_init(&dh->p);
+    mbedtls_mpi_init(&dh->rr);
+}
+
+void ike_dh_free(struct ike_dh *dh)
+{
+    if (dh == NULL)
+        return;
+    mbedtls_mpi_free(&dh->priv);    /* zeroizes the limbs */
+    mbedtls_ecp_group_free(&dh->grp);
+    mbedtls_mpi_free(&dh->p);
+    mbedtls_mpi_free(&dh->rr);
+    mbedtls_platform_zeroize(dh, sizeof(*dh));
+}
+
+/* ---- curves ---------------------------------------------------------- */
+
+static int ike__ecp_load(struct ike_dh *dh)
+{
+    mbedtls_ecp_group_id id = dh->group == IKE_DH_CURVE25519 ? MBEDTLS_ECP_DP_CURVE25519
+                                                             : MBEDTLS_ECP_DP_SECP256R1;
+    return mbedtls_ecp_group_load(&dh->grp, id) == 0 ? 0 : IKE_CRYPTO_E_CRYPTO;
+}
+
+/* Q = priv * G, stored as wire bytes. */
+static int ike__ecp_public(struct ike_dh *dh)
+{
+    mbedtls_ecp_point q;
+    int rc = IKE_CRYPTO_E_CRYPTO;
+
+    mbedtls_ecp_point_init(&q);
+    if (mbedtls_ecp_mul(&dh->grp, &q, &dh->priv, &dh->grp.G, ike_random_mbedtls, NULL) != 0)
+        goto done;
+    if (dh->group == IKE_DH_CURVE25519) {
+        if (mbedtls_mpi_write_binary_le(&q.X, dh->pub, X25519_LEN) != 0)
+            goto done;
+        dh->pub_len = X25519_LEN;
+    } else {
+        if (mbedtls_mpi_write_binary(&q.X, dh->pub, P256_COORD_LEN) != 0 ||
+            mbedtls_mpi_write_binary(&q.Y, dh->pub + P256_COORD_LEN, P256_COORD_LEN) != 0)
+            goto done;
+        dh->pub_len = 2 * P256_COORD_LEN;
+    }
+    rc = 0;
+done:
+    mbedtls_ecp_point_free(&q);
+    return rc;
+}
+
+static int ike__ecp_private(struct ike_dh *dh, const uint8_t *priv, size_t len)
+{
+    int rc;
+
+    if (len != 32u)
+        return IKE_CRYPTO_E_INVAL;
+    if (dh->group == IKE_DH_CURVE25519) {
+        /* RFC 7748 §5 decodeScalar25519 */
+        uint8_t k[X25519_LEN];
+        memcpy(k, priv, sizeof(k));
+        k[0] &= 248;
+        k[31] &= 127;
+        k[31] |= 64;
+        rc = mbedtls_mpi_read_binary_le(&dh->priv, k, sizeof(k));
+        mbedtls_platform_zeroize(k, sizeof(k));
+    } else {
+        rc = mbedtls_mpi_read_binary(&dh->priv, priv, len);
+    }
+    if (rc != 0)
+        return IKE_CRYPTO_E_CRYPTO;
+    return mbedtls_ecp_check_privkey(&dh->grp, &dh->priv) == 0 ? 0 : IKE_CRYPTO_E_INVAL;
+}
+
+/* Parse and validate the peer's point (mbedtls_ecp_check_pubkey: on the
+ * curve for ECP-256; for Curve25519 it rejects the known low-order
+ * u-coordinates, and the all-zero output check catches the rest). */
+static int ike__ecp_peer(const struct ike_dh *dh, const uint8_t *peer, mbedtls_ecp_point *q)
+{
+    int rc;
+
+    if (dh->group == IKE_DH_CURVE25519) {
+        uint8_t u[X25519_LEN];
+        memcpy(u, peer, sizeof(u));
+        u[31] &= 127;   /* RFC 7748 §5: mask the unused top bit */
+        rc = mbedtls_mpi_read_binary_le(&q->X, u, sizeof(u));
+    } else {
+        rc = mbedtls_mpi_read_binary(&q->X, peer, P256_COORD_LEN);
+        if (rc == 0)
+            rc = mbedtls_mpi_read_binary(&q->Y, peer + P256_COORD_LEN, P256_COORD_LEN);
+    }
+    if (rc == 0)
+        rc = mbedtls_mpi_lset(&q->Z, 1);
+    if (rc != 0)
+        return IKE_CRYPTO_E_CRYPTO;
+    return mbedtls_ecp_check_pubkey(&dh->grp, q) == 0 ? 0 : IKE_CRYPTO_E_PEER_KE;
+}
+
+static int ike__ecp_shared(struct ike_dh *dh, const uint8_t *peer, uint8_t *secret)
+{
+    mbedtls_ecp_point q;
+    mbedtls_mpi z;
+    int rc;
+
+    mbedtls_ecp_point_init(&q);
+    mbedtls_mpi_init(&z);
+    rc = ike__ecp_peer(dh, peer, &q);
+    if (rc != 0)
+        goto done;
+    rc = mbedtls_ecdh_compute_shared(&dh->grp, &z, &q, &dh->priv, ike_random_mbedtls, NULL);
+    if (rc == MBEDTLS_ERR_ECP_INVALID_KEY || rc == MBEDTLS_ERR_ECP_BAD_INPUT_DATA) {
+        rc = IKE_CRYPTO_E_PEER_KE;
+        goto done;
+    }
+    if (rc != 0) {
+        rc = IKE_CRYPTO_E_CRYPTO;
+        goto done;
+    }
+    if (dh->group == IKE_DH_CURVE25519)
+        rc = mbedtls_mpi_write_binary_le(&z, secret, X25519_LEN);
+    else
+        rc = mbedtls_mpi_write_binary(&z, secret, P256_COORD_LEN);
+    rc = rc == 0 ? 0 : IKE_CRYPTO_E_CRYPTO;
+done:
+    mbedtls_ecp_point_free(&q);
+    mbedtls_mpi_free(&z);
+    return rc;
+}
+
+/* ---- MODP-2048 ------------------------------------------------------- */
+
+static int ike__modp_load(struct ike_dh *dh)
+{
+    return mbedtls_mpi_read_binary(&dh->p, modp2048_p, sizeof(modp2048_p)) == 0
+               ? 0 : IKE_CRYPTO_E_CRYPTO;
+}
+
+/* out (256 bytes) = base ^ priv mod p */
+static int ike__modp_pow(struct ike_dh *dh, const mbedtls_mpi *base, uint8_t *out)
+{
+    mbedtls_mpi r;
+    int rc;
+
+    mbedtls_mpi_init(&r);
+    rc = mbedtls_mpi_exp_mod(&r, base, &dh->priv, &dh->p, &dh->rr);
+    if (rc == 0)
+        rc = mbedtls_mpi_write_binary(&r, out, MODP2048_LEN);   /* left-pads */
+    mbedtls_mpi_free(&r);
+    return rc == 0 ? 0 : IKE_CRYPTO_E_CRYPTO;
+}
+
+static int ike__modp_public(struct ike_dh *dh)
+{
+    mbedtls_mpi g;
+    int rc;
+
+    mbedtls_mpi_init(&g);
+    rc = mbedtls_mpi_lset(&g, 2) == 0 ? ike__modp_pow(dh, &g, dh->pub) : IKE_CRYPTO_E_CRYPTO;
+    mbedtls_mpi_free(&g);
+    if (rc == 0)
+        dh->pub_len = MODP2048_LEN;
+    return rc;
+}
+
+static int ike__modp_private(struct ike_dh *dh, const uint8_t *priv, size_t len)
+{
+    if (len == 0 || len > MODP2048_LEN)
+        return IKE_CRYPTO_E_INVAL;
+    if (mbedtls_mpi_read_binary(&dh->priv, priv, len) != 0)
+        return IKE_CRYPTO_E_CRYPTO;
+    if (mbedtls_mpi_cmp_int(&dh->priv, 2) < 0 || mbedtls_mpi_cmp_mpi(&dh->priv, &dh->p) >= 0)
+        return IKE_CRYPTO_E_INVAL;
+    return 0;
+}
+
+static int ike__modp_shared(struct ike_dh *dh, const uint8_t *peer, uint8_t *secret)
+{
+    mbedtls_mpi y, pm1;
+    int rc = IKE_CRYPTO_E_CRYPTO;
+
+    mbedtls_mpi_init(&y);
+    mbedtls_mpi_init(&pm1);
+    if (mbedtls_mpi_read_binary(&y, peer, MODP2048_LEN) != 0 ||
+        mbedtls_mpi_sub_int(&pm1, &dh->p, 1) != 0)
+        goto done;
+    /* 1 < y < p-1: rejects 0, 1 and p-1 (orders 1 and 2) and y >= p */
+    if (mbedtls_mpi_cmp_int(&y, 1) <= 0 || mbedtls_mpi_cmp_mpi(&y, &pm1) >= 0) {
+        rc = IKE_CRYPTO_E_PEER_KE;
+        goto done;
+    }
+    rc = ike__modp_pow(dh, &y, secret);
+done:
+    mbedtls_mpi_free(&y);
+    mbedtls_mpi_free(&pm1);
+    return rc;
+}
+
+/* ---- public entry points ---------------------------------------------- */
+
+static int ike__dh_prepare(struct ike_dh *dh, uint16_t group)
+{
+    if (dh == NULL)
+        return IKE_CRYPTO_E_INVAL;
+    ike__dh_zero_init(dh, group);
+    if (!ike_dh_supported(group))
+        return IKE_CRYPTO_E_INVAL;
+    return group == IKE_DH_MODP2048 ? ike__modp_load(dh) : ike__ecp_load(dh);
+}
+
+static int ike__dh_finish(struct ike_dh *dh, int rc)
+{
+    if (rc == 0)
+        rc = dh->group == IKE_DH_MODP2048 ? ike__modp_public(dh) : ike__ecp_public(dh);
+    if (rc != 0) {
+        uint16_t group = dh->group;
+        ike_dh_free(dh);
+        ike__dh_zero_init(dh, group);
+    }
+    return rc;
+}
+
+int ike_dh_init(struct ike_dh *dh, uint16_t group)
+{
+    int rc = ike__dh_prepare(dh, group);
+
+    if (rc == 0 && group == IKE_DH_MODP2048) {
+        uint8_t x[MODP_EXP_LEN];
+        do {
+            rc = ike_random(x, sizeof(x));
+            if (rc == 0)
+                rc = ike__modp_private(dh, x, sizeof(x));
+        } while (rc == IKE_CRYPTO_E_INVAL);     /* x < 2: draw again */
+        mbedtls_platform_zeroize(x, sizeof(x));
+    } else if (rc == 0) {
+        rc = mbedtls_ecp_gen_privkey(&dh->grp, &dh->priv, ike_random_mbedtls, NULL) == 0
+                 ? 0 : IKE_CRYPTO_E_RNG;
+    }
+    if (dh == NULL)
+        return rc;
+    return ike__dh_finish(dh, rc);
+}
+
+int ike_dh_init_private(struct ike_dh *dh, uint16_t group, const uint8_t *priv, size_t priv_len)
+{
+    int rc = ike__dh_prepare(dh, group);
+
+    if (dh == NULL)
+        return rc;
+    if (rc == 0 && priv == NULL)
+        rc = IKE_CRYPTO_E_INVAL;
+    if (rc == 0)
+        rc = group == IKE_DH_MODP2048 ? ike__modp_private(dh, priv, priv_len)
+                                      : ike__ecp_private(dh, priv, priv_len);
+    return ike__dh_finish(dh, rc);
+}
+
+int ike_dh_public(const struct ike_dh *dh, uint8_t *out, size_t cap, size_t *len_r)
+{
+    if (dh == NULL || dh->pub_len == 0 || out == NULL)
+        return IKE_CRYPTO_E_INVAL;
+    if (cap < dh->pub_len)
+        return IKE_CRYPTO_E_NOSPACE;
+    memcpy(out, dh->pub, dh->pub_len);
+    if (len_r != NULL)
+        *len_r = dh->pub_len;
+    return 0;
+}
+
+static bool ike__all_zero(const uint8_t *p, size_t n)
+{
+    uint8_t acc = 0;
+
+    for (size_t i = 0; i < n; i++)
+        acc |= p[i];
+    return acc == 0;
+}
+
+int ike_dh_shared(struct ike_dh *dh, const uint8_t *peer, size_t peer_len,
+                  uint8_t *secret, size_t cap, size_t *secret_len_r)
+{
+    size_t slen;
+    int rc;
+
+    if (dh == NULL || dh->pub_len == 0 || secret == NULL)
+        return IKE_CRYPTO_E_INVAL;
+    slen = ike_dh_secret_len(dh->group);
+    if (cap < slen)
+        return IKE_CRYPTO_E_NOSPACE;
+    if (peer == NULL || peer_len != ike_dh_public_len(dh->group))
+        return IKE_CRYPTO_E_PEER_KE;
+    if (dh->group == IKE_DH_MODP2048)
+        rc = ike__modp_shared(dh, peer, secret);
+    else
+        rc = ike__ecp_shared(dh, peer, secret);
+    /* RFC 8031 §2: an all-zero X25519 output MUST abort the exchange */
+    if (rc == 0 && ike__all_zero(secret, slen))
+        rc = IKE_CRYPTO_E_PEER_KE;
+    if (rc != 0) {
+        mbedtls_platform_zeroize(secret, slen);
+        return rc;
+    }
+    if (secret_len_r != NULL)
+        *secret_len_r = slen;
+    return 0;
+}
