@@ -1,0 +1,90 @@
+/*
+ * CHILD SA bookkeeping of an IKE SA. After a rekey the replaced CHILD SA
+ * stays installed for inbound packets still in flight until its DELETE
+ * exchange completes; the newest CHILD SA carries outbound traffic.
+ */
+#include "ipsec/ike_sa_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int ike_kid_add(struct ike_sa *sa, const struct ike_child *c)
+{
+    for (int i = 0; i < IKE_MAX_KIDS; i++) {
+        if (!sa->kids[i].installed) {
+            sa->kids[i] = *c;
+            sa->kids[i].installed = true;
+            sa->current_kid = i;
+            return i;
+        }
+    }
+    return -1;
+}
+
+int ike_kid_find_in(const struct ike_sa *sa, uint32_t spi_in)
+{
+    for (int i = 0; i < IKE_MAX_KIDS; i++)
+        if (sa->kids[i].installed && sa->kids[i].spi_in == spi_in)
+            return i;
+    return -1;
+}
+
+int ike_kid_find_out(const struct ike_sa *sa, uint32_t spi_out)
+{
+    for (int i = 0; i < IKE_MAX_KIDS; i++)
+        if (sa->kids[i].installed && sa->kids[i].spi_out == spi_out)
+            return i;
+    return -1;
+}
+
+void ike_kid_remove(struct ike_sa *sa, int idx)
+{
+    struct ike_child *k;
+
+    if (idx < 0 || idx >= IKE_MAX_KIDS || !sa->kids[idx].installed)
+        return;
+    k = &sa->kids[idx];
+    if (sa->ctx->cb.child_remove != NULL)
+        sa->ctx->cb.child_remove(sa->ctx->cb.arg, sa, k->spi_in, k->spi_out);
+    memset(k, 0, sizeof(*k));
+    if (sa->current_kid == idx) {
+        sa->current_kid = -1;
+        for (int i = 0; i < IKE_MAX_KIDS; i++)
+            if (sa->kids[i].installed && (sa->current_kid < 0 ||
+                                          sa->kids[i].created_ms >= sa->kids[sa->current_kid].created_ms))
+                sa->current_kid = i;
+    }
+}
+
+void ike_kid_remove_all(struct ike_sa *sa)
+{
+    for (int i = 0; i < IKE_MAX_KIDS; i++)
+        ike_kid_remove(sa, i);
+}
+
+const struct ike_child *ike_kid_current(const struct ike_sa *sa)
+{
+    if (sa->current_kid < 0 || !sa->kids[sa->current_kid].installed)
+        return NULL;
+    return &sa->kids[sa->current_kid];
+}
+
+int ike_kid_delete_send(struct ike_sa *sa, uint32_t spi_in)
+{
+    struct ike_writer w;
+    uint8_t spi[4], *msg;
+    size_t len;
+
+    if (sa->req.kind != IKE_REQ_NONE)
+        return -1;
+    ike_put32(spi, spi_in);
+    msg = ike_sk_begin(sa, &w, IKE_INFORMATIONAL, false, sa->next_req_id);
+    ike_write_delete(&w, IKE_PROTO_ESP, 4, spi, 1);
+    msg = ike_sk_seal(sa, &w, msg, &len);
+    if (msg == NULL)
+        return -1;
+    sa->next_req_id++;
+    sa->deleting_spi_in = spi_in;
+    ike_request_start(sa, IKE_REQ_DELETE_CHILD, msg, len, NULL, 0);
+    return 0;
+}

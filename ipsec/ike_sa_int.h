@@ -1,0 +1,188 @@
+/* Internal to the IKE state machine files (ike_sa.c, ike_exch_*.c). */
+#ifndef ESPROXY_IKE_SA_INT_H
+#define ESPROXY_IKE_SA_INT_H
+
+#include "ipsec/ike_sa.h"
+
+#define IKE_BUF_MAX         8192
+#define IKE_NONCE_LEN       32
+#define IKE_COOKIE_LEN      32      /* SHA-256 output */
+#define IKE_COOKIE_MAX      64
+#define IKE_HALF_OPEN_DEFAULT 32
+#define IKE_INVALID_SPI_PER_SEC 20
+
+enum ike_req_kind {
+    IKE_REQ_NONE,
+    IKE_REQ_INIT,
+    IKE_REQ_AUTH,
+    IKE_REQ_PROBE,
+    IKE_REQ_DELETE_IKE,
+    IKE_REQ_DELETE_CHILD,
+    IKE_REQ_REKEY_CHILD,
+    IKE_REQ_REKEY_IKE,
+};
+
+/* Our outstanding request (window size 1). */
+struct ike_request {
+    enum ike_req_kind kind;
+    uint32_t msg_id;
+    uint8_t *buf;
+    size_t len;
+    uint64_t next_ms;           /* next retransmission or give-up time */
+    unsigned gaps[IKE_PROBE_STEPS_MAX];
+    int n_gaps, step;
+};
+
+#define IKE_MAX_KIDS 4
+
+struct ike_child {
+    bool installed;
+    uint32_t spi_in, spi_out;
+    uint16_t encr, key_bits;
+    bool esn;
+    uint64_t created_ms;
+};
+
+/* State of a CREATE_CHILD_SA we initiated, and of a peer's rekey of the
+ * same CHILD SA that crossed ours (RFC 7296 §2.8.1). */
+struct ike_rekey {
+    uint32_t new_spi_in;        /* child rekey: our new inbound SPI */
+    uint64_t new_spi;           /* IKE rekey: our new IKE SPI */
+    uint32_t old_spi_in;        /* the CHILD SA being replaced */
+    uint8_t nonce[IKE_NONCE_LEN];
+    struct ike_dh dh;
+    bool dh_live;
+    bool collided;              /* the peer rekeyed the same CHILD meanwhile */
+    uint8_t peer_ni[IKE_NONCE_MAX], our_nr[IKE_NONCE_LEN];
+    size_t peer_ni_len;
+};
+
+struct ike_sa {
+    struct ike_ctx *ctx;
+    int peer;                   /* index of the config */
+    bool initiator;             /* original initiator of this IKE SA */
+    enum ike_sa_state state;
+    uint64_t spi_i, spi_r;
+    uint32_t local_addr, peer_addr;
+    uint16_t peer_port;
+
+    uint8_t ni[IKE_NONCE_MAX], nr[IKE_NONCE_MAX];
+    size_t ni_len, nr_len;
+    struct ike_dh dh;
+    bool dh_live;
+    uint16_t dh_group;
+    bool keys_live;
+    struct ike_sa_keys keys;
+    uint8_t *init_req, *init_resp;  /* RealMessage1 / RealMessage2 until AUTH */
+    size_t init_req_len, init_resp_len;
+    uint8_t cookie[IKE_COOKIE_MAX];
+    size_t cookie_len;
+    bool initial_contact;
+
+    uint32_t next_req_id;       /* our next request's Message ID */
+    uint32_t peer_next_id;      /* Message ID we expect in the peer's next request */
+    struct ike_request req;
+    uint8_t *last_resp;         /* our last response, for retransmitted requests */
+    size_t last_resp_len;
+    uint32_t last_resp_id;
+    bool have_last_resp;
+
+    struct ike_identity peer_id;    /* authenticated identity */
+    struct ike_child kids[IKE_MAX_KIDS];   /* CHILD SAs; the newest carries outbound */
+    int current_kid;                /* index of the newest, -1 when none */
+    uint32_t deleting_spi_in;       /* CHILD our outstanding DELETE names */
+    struct ike_rekey rekey;
+    uint32_t child_spi_pending; /* responder: SPI allocated for the CHILD in AUTH */
+    uint64_t created_ms, rekey_child_at, rekey_ike_at;
+    struct ike_sa *next;
+};
+
+struct ike_ctx {
+    struct ike_callbacks cb;
+    struct ike_peer_config peers[IKE_MAX_PEERS];
+    int n_peers;
+    struct ike_sa *sas;
+    unsigned cookie_threshold;
+    uint8_t cookie_secret[32];
+    uint64_t invalid_spi_window_ms;
+    unsigned invalid_spi_in_window;
+    struct ike_stats stats;
+};
+
+/* ike_sa.c */
+uint64_t ike_now(const struct ike_ctx *ctx);
+struct ike_sa *ike_sa_new(struct ike_ctx *ctx, int peer, bool initiator);
+void ike_sa_set_state(struct ike_sa *sa, enum ike_sa_state st);
+void ike_sa_destroy(struct ike_sa *sa);
+void ike_sa_fail(struct ike_sa *sa, enum ike_event ev, const char *why);
+void ike_sa_emit(struct ike_sa *sa, enum ike_event ev);
+const struct ike_peer_config *ike_sa_cfg(const struct ike_sa *sa);
+void ike_header_for(const struct ike_sa *sa, struct ike_header *h, uint8_t exchange,
+                    bool response, uint32_t msg_id);
+/* Store buf (ownership taken) as the outstanding request and send it. */
+void ike_request_start(struct ike_sa *sa, enum ike_req_kind kind, uint8_t *buf, size_t len,
+                       const unsigned *gaps, int n_gaps);
+void ike_request_clear(struct ike_sa *sa);
+/* Send a response and keep it for retransmitted requests (takes buf). */
+void ike_response_send(struct ike_sa *sa, uint8_t *buf, size_t len, uint32_t msg_id);
+void ike_send_raw(struct ike_ctx *ctx, uint32_t src, uint32_t dst, uint16_t port,
+                  const uint8_t *msg, size_t len);
+
+/* Encrypted messages: build the inner chain in w (init_chain on
+ * ike_sk_plain_offset), then ike_sk_seal. Returns a malloc'd message. */
+uint8_t *ike_sk_begin(struct ike_sa *sa, struct ike_writer *w, uint8_t exchange, bool response,
+                      uint32_t msg_id);
+uint8_t *ike_sk_seal(struct ike_sa *sa, struct ike_writer *w, uint8_t *msg, size_t *len_r);
+/* Decrypt an SK message in place: the inner payloads in *inner. */
+int ike_sk_open(struct ike_sa *sa, uint8_t *msg, size_t len, const struct ike_payload_list *outer,
+                struct ike_payload_list *inner);
+
+/* ike_exch_init.c */
+int ike_init_request_send(struct ike_sa *sa);
+void ike_init_handle_request(struct ike_ctx *ctx, uint32_t src, uint16_t sport, uint32_t dst,
+                             const struct ike_header *h, const uint8_t *msg, size_t len,
+                             const struct ike_payload_list *pl);
+void ike_init_handle_response(struct ike_sa *sa, const struct ike_header *h, const uint8_t *msg,
+                              size_t len, const struct ike_payload_list *pl);
+
+/* ike_exch_auth.c */
+int ike_auth_request_send(struct ike_sa *sa);
+void ike_auth_handle_request(struct ike_sa *sa, const struct ike_header *h,
+                             const struct ike_payload_list *inner);
+void ike_auth_handle_response(struct ike_sa *sa, const struct ike_header *h,
+                              const struct ike_payload_list *inner);
+/* Shared by AUTH and CREATE_CHILD_SA. */
+int ike_child_keys_install(struct ike_sa *sa, const struct ike_proposal *chosen, uint32_t spi_in,
+                           uint32_t spi_out, struct ike_buf gir, struct ike_buf ni, struct ike_buf nr);
+void ike_child_ts(const struct ike_sa *sa, struct ike_ts_list *tsi, struct ike_ts_list *tsr);
+void ike_esp_proposals_with_spi(const struct ike_sa *sa, uint32_t spi, struct ike_sa_payload *out);
+void ike_sa_schedule_rekeys(struct ike_sa *sa);
+uint16_t ike_notify_first_error(const struct ike_payload_list *pl);
+bool ike_notify_has(const struct ike_payload_list *pl, uint16_t type);
+
+/* ike_exch_info.c */
+void ike_info_handle_request(struct ike_sa *sa, const struct ike_header *h,
+                             const struct ike_payload_list *inner);
+void ike_info_handle_response(struct ike_sa *sa, const struct ike_header *h,
+                              const struct ike_payload_list *inner);
+void ike_info_send_invalid_spi(struct ike_ctx *ctx, uint32_t src, uint16_t sport, uint32_t dst,
+                               const struct ike_header *h);
+void ike_info_send_error(struct ike_sa *sa, uint32_t msg_id, uint16_t notify);
+
+/* ike_child.c: CHILD SA bookkeeping */
+int ike_kid_add(struct ike_sa *sa, const struct ike_child *c);
+int ike_kid_find_in(const struct ike_sa *sa, uint32_t spi_in);
+int ike_kid_find_out(const struct ike_sa *sa, uint32_t spi_out);
+void ike_kid_remove(struct ike_sa *sa, int idx);
+void ike_kid_remove_all(struct ike_sa *sa);
+const struct ike_child *ike_kid_current(const struct ike_sa *sa);
+/* Send an INFORMATIONAL DELETE for our inbound CHILD SPI. */
+int ike_kid_delete_send(struct ike_sa *sa, uint32_t spi_in);
+
+/* ike_exch_child.c */
+void ike_child_handle_request(struct ike_sa *sa, const struct ike_header *h,
+                              const struct ike_payload_list *inner);
+void ike_child_handle_response(struct ike_sa *sa, const struct ike_header *h,
+                               const struct ike_payload_list *inner);
+
+#endif

@@ -1,0 +1,761 @@
+/*
+ * The IKEv2 state machine end to end in one process: an initiator context
+ * (front-end) and a responder context (back-end node) exchange real IKE
+ * messages through an in-memory wire with a fake clock. Each test drives
+ * one behaviour: handshakes for every transform set, wrong PSK, loss and
+ * retransmission, duplicates, liveness probes, DELETE, rekeys, cookies,
+ * INVALID_KE_PAYLOAD, INVALID_IKE_SPI, INITIAL_CONTACT, TS narrowing and
+ * corrupted messages.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ipsec/ike_sa.h"
+#include "ipsec/ipsec_log.h"
+
+#define FE_ADDR "10.99.2.10"
+#define VIP     "10.99.2.100"
+#define MAX_Q   64
+#define MAX_SAS 16
+
+struct packet {
+    uint32_t src, dst;
+    uint16_t port;
+    uint8_t data[8192];
+    size_t len;
+};
+
+struct installed {
+    bool live;
+    uint32_t spi_in, spi_out;
+    uint8_t key_in[64], key_out[64];
+    size_t key_len;
+    uint16_t encr;
+    bool esn;
+};
+
+struct side {
+    struct ike_ctx *ctx;
+    uint32_t addr;
+    struct installed kids[MAX_SAS];
+    int events[16];
+    uint32_t next_spi;
+    struct ike_sa *last_sa;
+};
+
+static struct packet queue[MAX_Q];
+static int q_len;
+static uint64_t now_ms = 1000000;
+static int drop_next;           /* drop this many packets as they are sent */
+static struct side fe, be;
+
+static uint64_t clock_now(void *arg)
+{
+    (void)arg;
+    return now_ms;
+}
+
+static void wire_send(void *arg, uint32_t src, uint32_t dst, uint16_t port, const uint8_t *msg, size_t len)
+{
+    (void)arg;
+    if (drop_next > 0) {
+        drop_next--;
+        return;
+    }
+    assert_true(q_len < MAX_Q);
+    assert_true(len <= sizeof(queue[0].data));
+    queue[q_len] = (struct packet){ .src = src, .dst = dst, .port = port, .len = len };
+    memcpy(queue[q_len].data, msg, len);
+    q_len++;
+}
+
+static int kid_install(void *arg, struct ike_sa *sa, const struct ike_child_install *c)
+{
+    struct side *s = arg;
+
+    (void)sa;
+    for (int i = 0; i < MAX_SAS; i++) {
+        if (!s->kids[i].live) {
+            struct installed *k = &s->kids[i];
+
+            k->live = true;
+            k->spi_in = c->spi_in;
+            k->spi_out = c->spi_out;
+            k->key_len = c->key_len;
+            memcpy(k->key_in, c->key_in, c->key_len);
+            memcpy(k->key_out, c->key_out, c->key_len);
+            k->encr = c->encr;
+            k->esn = c->esn;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static void kid_remove(void *arg, struct ike_sa *sa, uint32_t spi_in, uint32_t spi_out)
+{
+    struct side *s = arg;
+
+    (void)sa;
+    (void)spi_out;
+    for (int i = 0; i < MAX_SAS; i++)
+        if (s->kids[i].live && s->kids[i].spi_in == spi_in)
+            s->kids[i].live = false;
+}
+
+static void on_event(void *arg, struct ike_sa *sa, enum ike_event ev)
+{
+    struct side *s = arg;
+
+    s->events[ev]++;
+    if (ev == IKE_EV_ESTABLISHED || ev == IKE_EV_IKE_REKEYED)
+        s->last_sa = sa;
+    if (ev == IKE_EV_SA_GONE && s->last_sa == sa)
+        s->last_sa = NULL;
+}
+
+static uint32_t spi_alloc(void *arg)
+{
+    struct side *s = arg;
+
+    return ++s->next_spi;
+}
+
+static int live_kids(const struct side *s)
+{
+    int n = 0;
+
+    for (int i = 0; i < MAX_SAS; i++)
+        n += s->kids[i].live;
+    return n;
+}
+
+static const struct installed *kid_by_in(const struct side *s, uint32_t spi_in)
+{
+    for (int i = 0; i < MAX_SAS; i++)
+        if (s->kids[i].live && s->kids[i].spi_in == spi_in)
+            return &s->kids[i];
+    return NULL;
+}
+
+/* Deliver queued packets until the wire is quiet (bounded). */
+static void pump(void)
+{
+    for (int rounds = 0; rounds < 200 && q_len > 0; rounds++) {
+        struct packet p = queue[0];
+
+        memmove(queue, queue + 1, sizeof(queue[0]) * (size_t)--q_len);
+        if (p.dst == be.addr && be.ctx != NULL)
+            ike_ctx_input(be.ctx, p.src, 4500, p.dst, p.data, p.len);
+        else if (p.dst == fe.addr && fe.ctx != NULL)
+            ike_ctx_input(fe.ctx, p.src, 4500, p.dst, p.data, p.len);
+    }
+}
+
+/* Advance the fake clock by ms, running timers as they fall due. */
+static void advance(uint64_t ms)
+{
+    uint64_t end = now_ms + ms;
+
+    while (now_ms < end) {
+        uint64_t d = UINT64_MAX;
+
+        if (fe.ctx && ike_ctx_next_deadline(fe.ctx) < d)
+            d = ike_ctx_next_deadline(fe.ctx);
+        if (be.ctx && ike_ctx_next_deadline(be.ctx) < d)
+            d = ike_ctx_next_deadline(be.ctx);
+        now_ms = d < end ? (d > now_ms ? d : now_ms + 1) : end;
+        if (fe.ctx)
+            ike_ctx_tick(fe.ctx);
+        if (be.ctx)
+            ike_ctx_tick(be.ctx);
+        pump();
+    }
+}
+
+static void side_reset(struct side *s, const char *addr)
+{
+    ike_ctx_free(&s->ctx);
+    memset(s, 0, sizeof(*s));
+    s->addr = inet_addr(addr);
+    s->next_spi = s == &fe ? 0xc0000000u : 0xd0000000u;
+}
+
+static struct ike_ctx *side_ctx(struct side *s)
+{
+    struct ike_callbacks cb = { .arg = s, .send = wire_send, .child_install = kid_install,
+                                .child_remove = kid_remove, .event = on_event, .spi_alloc = spi_alloc,
+                                .now_ms = clock_now };
+
+    s->ctx = ike_ctx_new(&cb);
+    assert_non_null(s->ctx);
+    return s->ctx;
+}
+
+static void ident(struct ike_identity *id, const char *fqdn)
+{
+    id->type = IKE_ID_FQDN;
+    id->len = strlen(fqdn);
+    memcpy(id->data, fqdn, id->len);
+}
+
+static void proposal(struct ike_sa_payload *sa, uint8_t proto, uint16_t encr, uint16_t bits, uint16_t integ,
+                     uint16_t prf, uint16_t dh, int esn)
+{
+    struct ike_proposal *p = &sa->p[sa->n++];
+
+    memset(p, 0, sizeof(*p));
+    p->num = (uint8_t)sa->n;
+    p->proto = proto;
+    p->t[p->n++] = (struct ike_transform){ IKE_TRANS_ENCR, encr, bits, false };
+    if (integ)
+        p->t[p->n++] = (struct ike_transform){ IKE_TRANS_INTEG, integ, 0, false };
+    if (prf)
+        p->t[p->n++] = (struct ike_transform){ IKE_TRANS_PRF, prf, 0, false };
+    if (dh)
+        p->t[p->n++] = (struct ike_transform){ IKE_TRANS_DH, dh, 0, false };
+    if (esn >= 0)
+        p->t[p->n++] = (struct ike_transform){ IKE_TRANS_ESN, (uint16_t)esn, 0, false };
+}
+
+static struct ike_peer_config base_config(bool frontend)
+{
+    struct ike_peer_config c;
+
+    memset(&c, 0, sizeof(c));
+    c.local_addr = frontend ? inet_addr(FE_ADDR) : inet_addr(VIP);
+    c.peer_addr = frontend ? inet_addr(VIP) : 0;
+    c.port = 4500;
+    ident(&c.local_id, frontend ? "fe.example.test" : "mail.example.test");
+    ident(&c.peer_id, frontend ? "mail.example.test" : "fe.example.test");
+    memcpy(c.psk, "correct horse battery staple", 28);
+    c.psk_len = 28;
+    proposal(&c.ike_proposals, IKE_PROTO_IKE, IKE_ENCR_AES_GCM_16, 128, 0, IKE_PRF_HMAC_SHA2_256, IKE_DH_CURVE25519, -1);
+    proposal(&c.esp_proposals, IKE_PROTO_ESP, IKE_ENCR_AES_GCM_16, 128, 0, 0, 0, IKE_ESN_NO);
+    c.ports[0] = 110;
+    c.ports[1] = 143;
+    c.ports[2] = 80;
+    c.n_ports = 3;
+    c.retransmit_ms = 100;
+    c.retransmit_tries = 3;
+    return c;
+}
+
+static char log_lines[64][256];
+static int n_log;
+
+static void log_sink(enum ipsec_log_level level, const char *msg)
+{
+    (void)level;
+    if (getenv("IKE_TEST_LOG"))
+        fprintf(stderr, "  log: %s\n", msg);
+    if (n_log < 64)
+        snprintf(log_lines[n_log++], sizeof(log_lines[0]), "%s", msg);
+}
+
+static bool logged(const char *needle)
+{
+    for (int i = 0; i < n_log; i++)
+        if (strstr(log_lines[i], needle))
+            return true;
+    return false;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    ipsec_log_set_sink(log_sink);
+    n_log = 0;
+    side_reset(&fe, FE_ADDR);
+    side_reset(&be, VIP);
+    q_len = 0;
+    drop_next = 0;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    ike_ctx_free(&fe.ctx);
+    ike_ctx_free(&be.ctx);
+    return 0;
+}
+
+/* Both sides hold one CHILD pair whose keys and SPIs mirror each other. */
+static void assert_children_mirror(void)
+{
+    uint32_t fe_in, fe_out, be_in, be_out;
+    const struct installed *f, *b;
+
+    assert_non_null(fe.last_sa);
+    assert_non_null(be.last_sa);
+    assert_true(ike_sa_child_spis(fe.last_sa, &fe_in, &fe_out));
+    assert_true(ike_sa_child_spis(be.last_sa, &be_in, &be_out));
+    assert_int_equal(fe_out, be_in);
+    assert_int_equal(be_out, fe_in);
+    f = kid_by_in(&fe, fe_in);
+    b = kid_by_in(&be, be_in);
+    assert_non_null(f);
+    assert_non_null(b);
+    assert_int_equal(f->key_len, b->key_len);
+    assert_memory_equal(f->key_out, b->key_in, f->key_len);
+    assert_memory_equal(f->key_in, b->key_out, f->key_len);
+    assert_memory_not_equal(f->key_in, f->key_out, f->key_len);
+}
+
+static void establish(const struct ike_peer_config *fc, const struct ike_peer_config *bc)
+{
+    side_ctx(&fe);
+    side_ctx(&be);
+    assert_int_equal(ike_ctx_add_peer(fe.ctx, fc), 0);
+    assert_int_equal(ike_ctx_add_peer(be.ctx, bc), 0);
+    assert_int_equal(ike_ctx_initiate(fe.ctx, 0, true, NULL), 0);
+    pump();
+}
+
+static void test_psk_handshake_installs_mirrored_child_sas(void **state)
+{
+    struct ike_peer_config fc = base_config(true), bc = base_config(false);
+
+    (void)state;
+    establish(&fc, &bc);
+    assert_int_equal(fe.events[IKE_EV_ESTABLISHED], 1);
+    assert_int_equal(be.events[IKE_EV_ESTABLISHED], 1);
+    assert_int_equal(ike_sa_state(fe.last_sa), IKE_S_ESTABLISHED);
+    assert_int_equal(live_kids(&fe), 1);
+    assert_int_equal(live_kids(&be), 1);
+    assert_children_mirror();
+    assert_int_equal(fe.kids[0].key_len, 20);   /* AES-128 key + salt */
+    assert_int_equal(ike_sa_peer_identity(be.last_sa)->len, strlen("fe.example.test"));
+}
+
+struct suite_case {
+    uint16_t encr, bits, integ, prf, dh;
+    uint16_t esp_encr, esp_bits;
+    int esn;
+    size_t keymat;
+};
+
+static void test_every_transform_set_and_group_establishes(void **state)
+{
+    static const struct suite_case cases[] = {
+        { IKE_ENCR_AES_GCM_16, 128, 0, IKE_PRF_HMAC_SHA2_256, IKE_DH_CURVE25519, IKE_ENCR_AES_GCM_16, 128, 0, 20 },
+        { IKE_ENCR_AES_GCM_16, 256, 0, IKE_PRF_HMAC_SHA2_384, IKE_DH_ECP256, IKE_ENCR_AES_GCM_16, 256, 1, 36 },
+        { IKE_ENCR_AES_CBC, 128, IKE_INTEG_HMAC_SHA2_256_128, IKE_PRF_HMAC_SHA2_256, IKE_DH_MODP2048,
+          IKE_ENCR_CHACHA20_POLY1305, 0, 0, 36 },
+        { IKE_ENCR_AES_CBC, 256, IKE_INTEG_HMAC_SHA2_256_128, IKE_PRF_HMAC_SHA2_384, IKE_DH_CURVE25519,
+          IKE_ENCR_AES_GCM_16, 128, 1, 20 },
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const struct suite_case *c = &cases[i];
+        struct ike_peer_config fc = base_config(true), bc;
+
+        setup(NULL);
+        fc.ike_proposals.n = fc.esp_proposals.n = 0;
+        proposal(&fc.ike_proposals, IKE_PROTO_IKE, c->encr, c->bits, c->integ, c->prf, c->dh, -1);
+        proposal(&fc.esp_proposals, IKE_PROTO_ESP, c->esp_encr, c->esp_bits, 0, 0, 0, c->esn);
+        bc = fc;
+        bc.local_addr = inet_addr(VIP);
+        bc.peer_addr = 0;
+        bc.local_id = fc.peer_id;
+        bc.peer_id = fc.local_id;
+        establish(&fc, &bc);
+        print_message("suite %zu: fe=%d be=%d\n", i, fe.events[IKE_EV_ESTABLISHED], be.events[IKE_EV_ESTABLISHED]);
+        assert_int_equal(fe.events[IKE_EV_ESTABLISHED], 1);
+        assert_int_equal(be.events[IKE_EV_ESTABLISHED], 1);
+        assert_children_mirror();
+        assert_int_equal(fe.kids[0].key_len, c->keymat);
+        assert_int_equal(fe.kids[0].esn, c->esn == 1);
+        teardown(NULL);
+    }
+}
+
+static void test_wrong_psk_fails_and_installs_nothing(void **state)
+{
+    struct ike_peer_config fc = base_config(true), bc = base_config(false);
+
+    (void)state;
+    bc.psk[0] ^= 1;
+    establish(&fc, &bc);
+    assert_int_equal(be.events[IKE_EV_AUTH_FAILED], 1);
+    assert_int_equal(fe.events[IKE_EV_AUTH_FAILED], 1);
+    assert_int_equal(fe.events[IKE_EV_ESTABLISHED], 0);
+    assert_int_equal(live_kids(&fe), 0);
+    assert_int_equal(live_kids(&be), 0);
+    assert_int_equal(ike_ctx_count_sas(fe.ctx), 0);
+    assert_int_equal(ike_ctx_count_sas(be.ctx), 0);
+}
+
+static void test_wrong_peer_identity_fails(void **state)
+{
+    struct ike_peer_config fc = base_config(true), bc = base_config(false);
+
+    (void)state;
+    ident(&fc.peer_id, "other.example.test");     /* responder proves mail.example.test */
+    establish(&fc, &bc);
+    assert_int_equal(fe.events[IKE_EV_AUTH_FAILED], 1);
+    assert_int_equal(fe.events[IKE_EV_ESTABLISHED], 0);
+    assert_int_equal(live_kids(&fe), 0);
+}
+
+static void test_lost_messages_are_retransmitted(void **state)
+{
+    struct ike_peer_config fc = base_config(true), bc = base_config(false);
+
+    (void)state;
+    side_ctx(&fe);
+    side_ctx(&be);
+    ike_ctx_add_peer(fe.ctx, &fc);
+    ike_ctx_add_peer(be.ctx, &bc);
+    drop_next = 1;      /* IKE_SA_INIT request lost */
+    assert_int_equal(ike_ctx_initiate(fe.ctx, 0, false, NULL), 0);
+    pump();
+    assert_int_equal(fe.events[IKE_EV_ESTABLISHED], 0);
+    advance(100);       /* first retransmission */
+    assert_int_equal(fe.events[IKE_EV_ESTABLISHED], 1);
+    assert_int_equal(ike_ctx_stats(fe.ctx)->retransmits, 1);
+    assert_children_mirror();
+}
+
+static void test_duplicate_requests_are_answered_from_cache(void **state)
+{
+    struct ike_peer_config fc = base_config(true), bc = base_config(false);
+    struct packet auth_req, resp1, resp2;
+
+    (void)state;
+    side_ctx(&fe);
+    side_ctx(&be);
+    ike_ctx_add_peer(fe.ctx, &fc);
+    ike_ctx_add_peer(be.ctx, &bc);
+    ike_ctx_initiate(fe.ctx, 0, false, NULL);
+    /* INIT request -> be, INIT response -> fe, which sends AUTH */
+    ike_ctx_input(be.ctx, queue[0].src, 4500, queue[0].dst, queue[0].data, queue[0].len);
+    ike_ctx_input(fe.ctx, queue[1].src, 4500, queue[1].dst, queue[1].data, queue[1].len);
+    assert_int_equal(q_len, 3);
+    auth_req = queue[2];
+    q_len = 0;
+    ike_ctx_input(be.ctx, auth_req.src, 4500, auth_req.dst, auth_req.data, auth_req.len);
+    assert_int_equal(q_len, 1);
+    resp1 = queue[0];
+    ike_ctx_input(be.ctx, auth_req.src, 4500, auth_req.dst, auth_req.data, auth_req.len);
+    assert_int_equal(q_len, 2);
+    resp2 = queue[1];
+    assert_int_equal(resp1.len, resp2.len);
+    assert_memory_equal(resp1.data, resp2.data, resp1.len);
+    assert_int_equal(be.events[IKE_EV_ESTABLISHED], 1);     /* not twice */
+    assert_int_equal(live_kids(&be), 1);
+    pump();
+    assert_int_equal(fe.events[IKE_EV_ESTABLISHED], 1);
+}
+
+static void test_liveness_probe_is_answered(void **state)
+{
+    struct ike_peer_config fc = base_config(true), bc = base_config(false);
+    static const unsigned sched[] = { 50, 50, 100 };
+
+    (void)state;
+    establish(&fc, &bc);
+    assert_int_equal(ike_sa_probe(fe.last_sa, sched, 3), 0);
+    pump();
+    assert_int_equal(fe.events[IKE_EV_PROBE_OK], 1);
+    assert_int_equal(fe.events[IKE_EV_PROBE_TIMEOUT], 0);
+}
+
+static void test_probe_to_a_silent_peer_times_out_on_schedule(void **state)
+{
+    struct ike_peer_config fc = base_config(true), bc = base_config(false);
+    static const unsigned sched[] = { 50, 50, 100 };
+    uint64_t t0;
+
+    (void)state;
+    establish(&fc, &bc);
+    ike_ctx_free(&be.ctx);      /* node gone, silently */
+    t0 = now_ms;
+    ike_sa_probe(fe.last_sa, sched, 3);
+    advance(199);
+    assert_int_equal(fe.events[IKE_EV_PROBE_TIMEOUT], 0);
+    advance(1);
+    assert_int_equal(fe.events[IKE_EV_PROBE_TIMEOUT], 1);
+    assert_int_equal(now_ms - t0, 200);
+    assert_int_equal(ike_ctx_stats(fe.ctx)->retransmits, 2);
+}
+
+static void test_delete_removes_both_sides(void **state)
+{
+    struct ike_peer_config fc = base_config(true), bc = base_config(false);
+
+    (void)state;
+    establish(&fc, &bc);
+    assert_int_equal(ike_sa_delete(be.last_sa), 0);     /* graceful node shutdown */
+    pump();
+    assert_int_equal(fe.events[IKE_EV_DELETE_RECEIVED], 1);
+    assert_int_equal(live_kids(&fe), 0);
+    assert_int_equal(live_kids(&be), 0);
+    assert_int_equal(ike_ctx_count_sas(fe.ctx), 0);
+    assert_int_equal(ike_ctx_count_sas(be.ctx), 0);
+}
+
+static void test_child_rekey_replaces_the_child_sa(void **state)
+{
+    struct ike_peer_config fc = base_config(true), bc = base_config(false);
+    uint32_t old_in, old_out;
+
+    (void)state;
+    establish(&fc, &bc);
+    ike_sa_child_spis(fe.last_sa, &old_in, &old_out);
+    assert_int_equal(ike_sa_rekey_child(fe.last_sa), 0);
+    pump();
+    assert_int_equal(fe.events[IKE_EV_CHILD_REKEYED], 1);
+    assert_int_equal(be.events[IKE_EV_CHILD_REKEYED], 1);
+    assert_children_mirror();
+    assert_int_equal(live_kids(&fe), 1);    /* old one deleted */
+    assert_int_equal(live_kids(&be), 1);
+    assert_null(kid_by_in(&fe, old_in));
+}
+
+static void test_child_rekey_with_pfs(void **state)
+{
+    struct ike_peer_config fc = base_config(true), bc;
+
+    (void)state;
+    fc.esp_proposals.n = 0;
+    proposal(&fc.esp_proposals, IKE_PROTO_ESP, IKE_ENCR_AES_GCM_16, 256, 0, 0, IKE_DH_CURVE25519, IKE_ESN_YES);
+    bc = fc;
+    bc.local_addr = inet_addr(VIP);
+    bc.peer_addr = 0;
+    bc.local_id = fc.peer_id;
+    bc.peer_id = fc.local_id;
+    establish(&fc, &bc);
+    assert_int_equal(ike_sa_rekey_child(fe.last_sa), 0);
+    pump();
+    assert_int_equal(fe.events[IKE_EV_CHILD_REKEYED], 1);
+    assert_children_mirror();
+}
+
+static void test_simultaneous_child_rekey_leaves_one_pair(void **state)
+{
+    struct ike_peer_config fc = base_config(true), bc = base_config(false);
+
+    (void)state;
+    establish(&fc, &bc);
+    assert_int_equal(ike_sa_rekey_child(fe.last_sa), 0);
+    assert_int_equal(ike_sa_rekey_child(be.last_sa), 0);    /* crosses on the wire */
+    pump();
+    advance(2000);
+    assert_true(logged("event=ike_rekey_collision redundant=ours"));   /* one side dropped its own */
+    assert_int_equal(live_kids(&fe), 1);
+    assert_int_equal(live_kids(&be), 1);
+    assert_children_mirror();
+}
+
+static void test_ike_rekey_moves_children_and_keeps_working(void **state)
+{
+    struct ike_peer_config fc = base_config(true), bc = base_config(false);
+    static const unsigned sched[] = { 50 };
+    uint64_t old_spi;
+    uint32_t in1, out1, in2, out2;
+
+    (void)state;
+    establish(&fc, &bc);
+    old_spi = ike_sa_spi_i(fe.last_sa);
+    ike_sa_child_spis(fe.last_sa, &in1, &out1);
+    assert_int_equal(ike_sa_rekey_ike(fe.last_sa), 0);
+    pump();
+    assert_int_equal(fe.events[IKE_EV_IKE_REKEYED], 1);
+    assert_int_equal(be.events[IKE_EV_IKE_REKEYED], 1);
+    assert_int_equal(ike_ctx_count_sas(fe.ctx), 1);
+    assert_int_equal(ike_ctx_count_sas(be.ctx), 1);
+    assert_int_not_equal(ike_sa_spi_i(fe.last_sa), old_spi);
+    ike_sa_child_spis(fe.last_sa, &in2, &out2);
+    assert_int_equal(in1, in2);         /* CHILD SAs survive an IKE rekey */
+    assert_int_equal(live_kids(&fe), 1);
+    assert_int_equal(ike_sa_probe(fe.last_sa, sched, 1), 0);
+    pump();
+    assert_int_equal(fe.events[IKE_EV_PROBE_OK], 1);
+}
+
+static void test_lifetimes_trigger_rekeys(void **state)
+{
+    struct ike_peer_config fc = base_config(true), bc = base_config(false);
+
+    (void)state;
+    fc.child_lifetime_s = 20;
+    fc.ike_lifetime_s = 40;
+    establish(&fc, &bc);
+    advance(60 * 1000);
+    assert_true(fe.events[IKE_EV_CHILD_REKEYED] >= 2);
+    assert_true(fe.events[IKE_EV_IKE_REKEYED] >= 1);
+    assert_int_equal(ike_ctx_count_sas(fe.ctx), 1);
+    assert_int_equal(ike_ctx_count_sas(be.ctx), 1);
+    assert_children_mirror();
+}
+
+static void test_cookie_is_demanded_under_load_and_honoured(void **state)
+{
+    struct ike_peer_config fc = base_config(true), bc = base_config(false);
+
+    (void)state;
+    side_ctx(&fe);
+    side_ctx(&be);
+    ike_ctx_set_cookie_threshold(be.ctx, 0);
+    ike_ctx_add_peer(fe.ctx, &fc);
+    ike_ctx_add_peer(be.ctx, &bc);
+    ike_ctx_initiate(fe.ctx, 0, false, NULL);
+    pump();
+    assert_int_equal(ike_ctx_stats(be.ctx)->cookies_sent, 1);
+    assert_int_equal(fe.events[IKE_EV_ESTABLISHED], 1);
+    assert_children_mirror();
+}
+
+static void test_invalid_ke_payload_retries_with_requested_group(void **state)
+{
+    struct ike_peer_config fc = base_config(true), bc = base_config(false);
+
+    (void)state;
+    fc.ike_proposals.n = 0;
+    proposal(&fc.ike_proposals, IKE_PROTO_IKE, IKE_ENCR_AES_GCM_16, 128, 0, IKE_PRF_HMAC_SHA2_256, IKE_DH_CURVE25519, -1);
+    fc.ike_proposals.p[0].t[fc.ike_proposals.p[0].n++] = (struct ike_transform){ IKE_TRANS_DH, IKE_DH_ECP256, 0, false };
+    bc.ike_proposals.n = 0;
+    proposal(&bc.ike_proposals, IKE_PROTO_IKE, IKE_ENCR_AES_GCM_16, 128, 0, IKE_PRF_HMAC_SHA2_256, IKE_DH_ECP256, -1);
+    establish(&fc, &bc);
+    assert_int_equal(fe.events[IKE_EV_ESTABLISHED], 1);
+    assert_children_mirror();
+}
+
+static void test_no_common_proposal_fails_cleanly(void **state)
+{
+    struct ike_peer_config fc = base_config(true), bc = base_config(false);
+
+    (void)state;
+    bc.ike_proposals.n = 0;
+    proposal(&bc.ike_proposals, IKE_PROTO_IKE, IKE_ENCR_AES_CBC, 256, IKE_INTEG_HMAC_SHA2_256_128,
+             IKE_PRF_HMAC_SHA2_256, IKE_DH_MODP2048, -1);
+    establish(&fc, &bc);
+    assert_int_equal(fe.events[IKE_EV_FAILED], 1);
+    assert_int_equal(ike_ctx_count_sas(fe.ctx), 0);
+    assert_int_equal(ike_ctx_count_sas(be.ctx), 0);
+}
+
+static void test_unknown_spi_gets_invalid_ike_spi_hint(void **state)
+{
+    struct ike_peer_config fc = base_config(true), bc = base_config(false);
+    static const unsigned sched[] = { 50 };
+
+    (void)state;
+    establish(&fc, &bc);
+    ike_ctx_free(&be.ctx);      /* node restarted: no state */
+    side_ctx(&be);
+    ike_ctx_add_peer(be.ctx, &bc);
+    ike_sa_probe(fe.last_sa, sched, 1);
+    pump();
+    assert_int_equal(ike_ctx_stats(be.ctx)->invalid_spi_sent, 1);
+    assert_int_equal(fe.events[IKE_EV_INVALID_SPI], 1);
+    assert_int_equal(fe.events[IKE_EV_PROBE_OK], 0);    /* a hint, not an answer */
+}
+
+static void test_initial_contact_replaces_older_sas(void **state)
+{
+    struct ike_peer_config fc = base_config(true), bc = base_config(false);
+
+    (void)state;
+    establish(&fc, &bc);
+    assert_int_equal(ike_ctx_count_sas(be.ctx), 1);
+    ike_ctx_free(&fe.ctx);      /* front-end restarted */
+    memset(fe.kids, 0, sizeof(fe.kids));
+    side_ctx(&fe);
+    ike_ctx_add_peer(fe.ctx, &fc);
+    ike_ctx_initiate(fe.ctx, 0, true, NULL);
+    pump();
+    assert_int_equal(ike_ctx_count_sas(be.ctx), 1);
+    assert_int_equal(live_kids(&be), 1);
+    assert_children_mirror();
+}
+
+static void test_traffic_selectors_are_narrowed(void **state)
+{
+    struct ike_peer_config fc = base_config(true), bc = base_config(false);
+
+    (void)state;
+    bc.ports[0] = 143;
+    bc.n_ports = 1;         /* the node protects IMAP only */
+    establish(&fc, &bc);
+    assert_int_equal(fe.events[IKE_EV_ESTABLISHED], 1);
+    assert_children_mirror();
+    teardown(NULL);
+    setup(NULL);
+    fc.ports[0] = 25;
+    fc.n_ports = 1;         /* nothing in common */
+    establish(&fc, &bc);
+    assert_int_equal(fe.events[IKE_EV_ESTABLISHED], 0);
+    assert_int_equal(fe.events[IKE_EV_FAILED], 1);
+    assert_int_equal(live_kids(&fe), 0);
+    assert_int_equal(live_kids(&be), 0);
+}
+
+static void test_corrupted_messages_never_crash_or_establish_wrongly(void **state)
+{
+    struct ike_peer_config fc = base_config(true), bc = base_config(false);
+
+    (void)state;
+    /* flip one byte at a time in every message of a handshake */
+    for (size_t pos = 0; pos < 400; pos += 7) {
+        setup(NULL);
+        side_ctx(&fe);
+        side_ctx(&be);
+        ike_ctx_add_peer(fe.ctx, &fc);
+        ike_ctx_add_peer(be.ctx, &bc);
+        ike_ctx_initiate(fe.ctx, 0, false, NULL);
+        for (int rounds = 0; rounds < 20 && q_len > 0; rounds++) {
+            struct packet p = queue[0];
+
+            memmove(queue, queue + 1, sizeof(queue[0]) * (size_t)--q_len);
+            if (pos < p.len)
+                p.data[pos] ^= 0x5a;
+            ike_ctx_input(p.dst == be.addr ? be.ctx : fe.ctx, p.src, 4500, p.dst, p.data, p.len);
+        }
+        advance(3000);
+        /* either both sides agree on keys, or nothing is installed */
+        if (live_kids(&fe) > 0 && fe.last_sa && be.last_sa)
+            assert_children_mirror();
+        teardown(NULL);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_psk_handshake_installs_mirrored_child_sas, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_every_transform_set_and_group_establishes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wrong_psk_fails_and_installs_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wrong_peer_identity_fails, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lost_messages_are_retransmitted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_duplicate_requests_are_answered_from_cache, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_liveness_probe_is_answered, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_probe_to_a_silent_peer_times_out_on_schedule, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_delete_removes_both_sides, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_child_rekey_replaces_the_child_sa, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_child_rekey_with_pfs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_simultaneous_child_rekey_leaves_one_pair, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ike_rekey_moves_children_and_keeps_working, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lifetimes_trigger_rekeys, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cookie_is_demanded_under_load_and_honoured, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_invalid_ke_payload_retries_with_requested_group, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_no_common_proposal_fails_cleanly, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unknown_spi_gets_invalid_ike_spi_hint, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_initial_contact_replaces_older_sas, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_traffic_selectors_are_narrowed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_corrupted_messages_never_crash_or_establish_wrongly, setup, teardown),
+    };
+
+    return cmocka_run_group_tests_name("ike_sa", tests, NULL, NULL);
+}
