@@ -4,6 +4,7 @@
  * (USE_TRANSPORT_MODE, §1.3.1) with traffic selector narrowing (§2.9).
  */
 #include "ipsec/ike_sa_int.h"
+#include "ipsec/ike_cert.h"
 #include "ipsec/ike_proposal.h"
 #include "ipsec/ike_ts.h"
 #include "ipsec/ipsec_log.h"
@@ -126,12 +127,58 @@ static void ike_sa_established(struct ike_sa *sa)
     ike_sa_emit(sa, IKE_EV_ESTABLISHED);
 }
 
+/* Our AUTH payload data: PSK MAC or RFC 7427 signature over the signed
+ * octets (§2.15); by_initiator says whose AUTH it is. */
+static int ike_auth_make(struct ike_sa *sa, bool by_initiator, const uint8_t *id_body, size_t id_len,
+                         uint8_t *method, uint8_t *out, size_t cap, size_t *len_r)
+{
+    const struct ike_peer_config *cfg = ike_sa_cfg(sa);
+    struct ike_buf real = by_initiator ? ike_buf_of(sa->init_req, sa->init_req_len)
+                                       : ike_buf_of(sa->init_resp, sa->init_resp_len);
+    struct ike_buf nonce = by_initiator ? ike_buf_of(sa->nr, sa->nr_len) : ike_buf_of(sa->ni, sa->ni_len);
+    uint8_t *octets;
+    size_t olen;
+    int rc;
+
+    if (cfg->auth == IKE_PEER_AUTH_PSK) {
+        *method = IKE_AUTH_PSK;
+        return ike_auth_psk_compute(&sa->keys, by_initiator, cfg->psk, cfg->psk_len, real, nonce,
+                                    ike_buf_of(id_body, id_len), out, cap, len_r);
+    }
+    *method = IKE_AUTH_DIGITAL_SIG;
+    olen = real.len + nonce.len + IKE_PRF_MAX;
+    octets = malloc(olen);
+    if (octets == NULL)
+        return -1;
+    rc = ike_auth_signed_octets(&sa->keys, by_initiator, real, nonce, ike_buf_of(id_body, id_len), octets, olen,
+                                &olen);
+    if (rc == 0)
+        rc = ike_cert_sign(cfg->cert, octets, olen, out, cap, len_r);
+    free(octets);
+    return rc;
+}
+
+/* ID, then with certificates CERT (and CERTREQ in a request). */
+static void ike_auth_write_id(struct ike_sa *sa, struct ike_writer *w, uint8_t id_payload)
+{
+    const struct ike_peer_config *cfg = ike_sa_cfg(sa);
+
+    ike_write_id(w, id_payload, cfg->local_id.type, cfg->local_id.data, cfg->local_id.len);
+    if (cfg->auth == IKE_PEER_AUTH_CERT) {
+        const uint8_t *der;
+        size_t der_len;
+
+        ike_cert_own_der(cfg->cert, &der, &der_len);
+        ike_write_cert(w, IKE_PL_CERT, IKE_CERT_ENCODING_X509_SIG, der, der_len);
+    }
+}
+
 /* ---- initiator ---- */
 
 int ike_auth_request_send(struct ike_sa *sa)
 {
     const struct ike_peer_config *cfg = ike_sa_cfg(sa);
-    uint8_t id_body[ID_BODY_MAX], auth[IKE_PRF_MAX], *msg;
+    uint8_t id_body[ID_BODY_MAX], auth[IKE_SIG_MAX], *msg, method;
     struct ike_sa_payload esp;
     struct ike_ts_list tsi, tsr;
     struct ike_writer w;
@@ -139,16 +186,16 @@ int ike_auth_request_send(struct ike_sa *sa)
 
     sa->child_spi_pending = sa->ctx->cb.spi_alloc(sa->ctx->cb.arg);
     id_len = ike_id_body(&cfg->local_id, id_body);
-    if (ike_auth_psk_compute(&sa->keys, true, cfg->psk, cfg->psk_len, ike_buf_of(sa->init_req, sa->init_req_len),
-                             ike_buf_of(sa->nr, sa->nr_len), ike_buf_of(id_body, id_len), auth, sizeof(auth),
-                             &auth_len) != 0)
+    if (ike_auth_make(sa, true, id_body, id_len, &method, auth, sizeof(auth), &auth_len) != 0)
         return -1;
     msg = ike_sk_begin(sa, &w, IKE_AUTH, false, sa->next_req_id);
-    ike_write_id(&w, IKE_PL_IDI, cfg->local_id.type, cfg->local_id.data, cfg->local_id.len);
+    ike_auth_write_id(sa, &w, IKE_PL_IDI);
     if (sa->initial_contact)
         ike_write_notify(&w, 0, NULL, 0, IKE_N_INITIAL_CONTACT, NULL, 0);
+    if (cfg->auth == IKE_PEER_AUTH_CERT)
+        ike_write_cert(&w, IKE_PL_CERTREQ, IKE_CERT_ENCODING_X509_SIG, cfg->cert->ca_keyid, sizeof(cfg->cert->ca_keyid));
     ike_write_id(&w, IKE_PL_IDR, cfg->peer_id.type, cfg->peer_id.data, cfg->peer_id.len);
-    ike_write_auth(&w, IKE_AUTH_PSK, auth, auth_len);
+    ike_write_auth(&w, method, auth, auth_len);
     ike_write_notify(&w, 0, NULL, 0, IKE_N_USE_TRANSPORT_MODE, NULL, 0);
     ike_esp_proposals_with_spi(sa, sa->child_spi_pending, &esp);
     ike_write_sa(&w, &esp);
@@ -190,6 +237,34 @@ bool ike_notify_has(const struct ike_payload_list *pl, uint16_t type)
     return false;
 }
 
+/* The peer's CERT and RFC 7427 signature over its signed octets. */
+static int ike_auth_verify_cert(struct ike_sa *sa, const struct ike_payload_list *in, bool sender_initiator,
+                                const struct ike_payload *p_id, const uint8_t *id, size_t id_len,
+                                const uint8_t *auth, size_t auth_len)
+{
+    const struct ike_payload *p_cert = ike_payload_find(in, IKE_PL_CERT);
+    struct ike_buf real = sender_initiator ? ike_buf_of(sa->init_req, sa->init_req_len)
+                                           : ike_buf_of(sa->init_resp, sa->init_resp_len);
+    struct ike_buf nonce = sender_initiator ? ike_buf_of(sa->nr, sa->nr_len) : ike_buf_of(sa->ni, sa->ni_len);
+    const uint8_t *der;
+    const char *why = "no_certificate";
+    uint8_t enc, *octets;
+    size_t der_len, olen = real.len + nonce.len + IKE_PRF_MAX;
+    int rc = -1;
+
+    octets = malloc(olen);
+    if (octets != NULL && p_cert != NULL && ike_cert_parse(p_cert->body, p_cert->len, &enc, &der, &der_len) == 0 &&
+        enc == IKE_CERT_ENCODING_X509_SIG &&
+        ike_auth_signed_octets(&sa->keys, sender_initiator, real, nonce, ike_buf_of(p_id->body, p_id->len), octets,
+                               olen, &olen) == 0)
+        rc = ike_cert_verify_peer(ike_sa_cfg(sa)->cert, der, der_len, id, id_len, auth, auth_len, octets, olen, &why);
+    if (rc != 0)
+        ipsec_log(IPSEC_LOG_WARN, "event=ike_cert_auth_failed spi_i=%016llx reason=%s", (unsigned long long)sa->spi_i,
+                  why);
+    free(octets);
+    return rc;
+}
+
 /* Verify the peer's ID and AUTH payloads. sender_initiator: whose AUTH. */
 static int ike_auth_verify_peer(struct ike_sa *sa, const struct ike_payload_list *in, bool sender_initiator)
 {
@@ -203,14 +278,20 @@ static int ike_auth_verify_peer(struct ike_sa *sa, const struct ike_payload_list
     if (p_id == NULL || p_auth == NULL || ike_id_parse(p_id->body, p_id->len, &id_type, &id, &id_len) != 0 ||
         ike_auth_parse(p_auth->body, p_auth->len, &method, &auth, &auth_len) != 0)
         return -1;
-    if (!ike_id_equal(&cfg->peer_id, id_type, id, id_len) || method != IKE_AUTH_PSK)
+    if (!ike_id_equal(&cfg->peer_id, id_type, id, id_len))
         return -1;
-    if (ike_auth_psk_verify(&sa->keys, sender_initiator, cfg->psk, cfg->psk_len,
-                            sender_initiator ? ike_buf_of(sa->init_req, sa->init_req_len)
-                                             : ike_buf_of(sa->init_resp, sa->init_resp_len),
-                            sender_initiator ? ike_buf_of(sa->nr, sa->nr_len) : ike_buf_of(sa->ni, sa->ni_len),
-                            ike_buf_of(p_id->body, p_id->len), auth, auth_len) != 0)
+    if (cfg->auth == IKE_PEER_AUTH_CERT) {
+        if (method != IKE_AUTH_DIGITAL_SIG || ike_auth_verify_cert(sa, in, sender_initiator, p_id, id, id_len, auth,
+                                                                   auth_len) != 0)
+            return -1;
+    } else if (method != IKE_AUTH_PSK ||
+               ike_auth_psk_verify(&sa->keys, sender_initiator, cfg->psk, cfg->psk_len,
+                                   sender_initiator ? ike_buf_of(sa->init_req, sa->init_req_len)
+                                                    : ike_buf_of(sa->init_resp, sa->init_resp_len),
+                                   sender_initiator ? ike_buf_of(sa->nr, sa->nr_len) : ike_buf_of(sa->ni, sa->ni_len),
+                                   ike_buf_of(p_id->body, p_id->len), auth, auth_len) != 0) {
         return -1;
+    }
     sa->peer_id.type = id_type;
     memcpy(sa->peer_id.data, id, id_len);
     sa->peer_id.len = id_len;
@@ -342,7 +423,7 @@ static void ike_auth_respond_failed(struct ike_sa *sa, uint32_t msg_id)
 void ike_auth_handle_request(struct ike_sa *sa, const struct ike_header *h, const struct ike_payload_list *in)
 {
     const struct ike_peer_config *cfg;
-    uint8_t id_body[ID_BODY_MAX], auth[IKE_PRF_MAX], *msg;
+    uint8_t id_body[ID_BODY_MAX], auth[IKE_SIG_MAX], *msg, method;
     struct ike_proposal chosen;
     struct ike_ts_list tsi, tsr;
     struct ike_writer w;
@@ -366,15 +447,13 @@ void ike_auth_handle_request(struct ike_sa *sa, const struct ike_header *h, cons
             child_err = IKE_N_NO_PROPOSAL_CHOSEN;
     }
     id_len = ike_id_body(&cfg->local_id, id_body);
-    if (ike_auth_psk_compute(&sa->keys, false, cfg->psk, cfg->psk_len, ike_buf_of(sa->init_resp, sa->init_resp_len),
-                             ike_buf_of(sa->ni, sa->ni_len), ike_buf_of(id_body, id_len), auth, sizeof(auth),
-                             &auth_len) != 0) {
+    if (ike_auth_make(sa, false, id_body, id_len, &method, auth, sizeof(auth), &auth_len) != 0) {
         ike_sa_fail(sa, IKE_EV_FAILED, "auth_compute");
         return;
     }
     msg = ike_sk_begin(sa, &w, IKE_AUTH, true, h->msg_id);
-    ike_write_id(&w, IKE_PL_IDR, cfg->local_id.type, cfg->local_id.data, cfg->local_id.len);
-    ike_write_auth(&w, IKE_AUTH_PSK, auth, auth_len);
+    ike_auth_write_id(sa, &w, IKE_PL_IDR);
+    ike_write_auth(&w, method, auth, auth_len);
     mbedtls_platform_zeroize(auth, sizeof(auth));
     if (child_err == 0) {
         struct ike_sa_payload one = { .n = 1 };

@@ -9,6 +9,7 @@
  * first message.
  */
 #include "ipsec/ike_sa_int.h"
+#include "ipsec/ike_cert.h"
 #include "ipsec/ike_proposal.h"
 #include "ipsec/ipsec_log.h"
 
@@ -44,6 +45,15 @@ static void ike_write_natd(struct ike_writer *w, const struct ike_sa *sa, uint16
     ike_write_notify(w, 0, NULL, 0, IKE_N_NAT_DETECTION_SOURCE_IP, hash, NATD_LEN);
     ike_natd_hash(sa->spi_i, sa->spi_r, sa->peer_addr, sa->peer_port, hash);
     ike_write_notify(w, 0, NULL, 0, IKE_N_NAT_DETECTION_DESTINATION_IP, hash, NATD_LEN);
+}
+
+/* RFC 7427 §4: announce the hashes we can sign and verify with. */
+static void ike_write_sig_hash_algs(struct ike_writer *w, const struct ike_peer_config *cfg)
+{
+    static const uint8_t algs[] = { 0, IKE_HASH_SHA2_256, 0, IKE_HASH_SHA2_384, 0, IKE_HASH_SHA2_512 };
+
+    if (cfg->auth == IKE_PEER_AUTH_CERT)
+        ike_write_notify(w, 0, NULL, 0, IKE_N_SIGNATURE_HASH_ALGORITHMS, algs, sizeof(algs));
 }
 
 static uint8_t *ike_copy(const uint8_t *p, size_t len)
@@ -98,6 +108,7 @@ int ike_init_request_send(struct ike_sa *sa)
     ike_write_ke(&w, sa->dh_group, pub, pub_len);
     ike_write_nonce(&w, sa->ni, sa->ni_len);
     ike_write_natd(&w, sa, cfg->port);
+    ike_write_sig_hash_algs(&w, cfg);
     len = ike_writer_finish(&w);
     free(sa->init_req);
     sa->init_req = len > 0 ? ike_copy(msg, (size_t)len) : NULL;
@@ -346,6 +357,7 @@ static int ike_init_respond(struct ike_sa *sa, const struct ike_proposal *chosen
     ike_write_ke(&w, sa->dh_group, pub, pub_len);
     ike_write_nonce(&w, sa->nr, sa->nr_len);
     ike_write_natd(&w, sa, ike_sa_cfg(sa)->port);
+    ike_write_sig_hash_algs(&w, ike_sa_cfg(sa));
     len = ike_writer_finish(&w);
     if (len < 0 || ike_keys_make(sa, chosen, ke, ke_len, msg) != 0) {
         free(msg);

@@ -292,3 +292,13 @@ int ike_delete_parse(const uint8_t *body, size_t len, struct ike_delete *out)
         return SYNTAX;
     return 0;
 }
+
+int ike_cert_parse(const uint8_t *body, size_t len, uint8_t *encoding, const uint8_t **data, size_t *data_len)
+{
+    if (len < 2)
+        return SYNTAX;
+    *encoding = body[0];
+    *data = body + 1;
+    *data_len = len - 1;
+    return 0;
+}

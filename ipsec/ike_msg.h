@@ -111,6 +111,7 @@ int ike_id_parse(const uint8_t *body, size_t len, uint8_t *type, const uint8_t *
 int ike_auth_parse(const uint8_t *body, size_t len, uint8_t *method, const uint8_t **data, size_t *data_len);
 int ike_ts_parse(const uint8_t *body, size_t len, struct ike_ts_list *out);
 int ike_delete_parse(const uint8_t *body, size_t len, struct ike_delete *out);
+int ike_cert_parse(const uint8_t *body, size_t len, uint8_t *encoding, const uint8_t **data, size_t *data_len);
 
 /* ---- writing ---- */
 struct ike_writer {
@@ -144,6 +145,8 @@ void ike_write_id(struct ike_writer *w, uint8_t payload, uint8_t id_type, const 
 void ike_write_auth(struct ike_writer *w, uint8_t method, const uint8_t *data, size_t len);
 void ike_write_ts(struct ike_writer *w, uint8_t payload, const struct ike_ts_list *ts);
 void ike_write_delete(struct ike_writer *w, uint8_t proto, uint8_t spi_size, const uint8_t *spis, uint16_t n);
+/* CERT or CERTREQ: encoding byte then data. */
+void ike_write_cert(struct ike_writer *w, uint8_t payload, uint8_t encoding, const uint8_t *data, size_t len);
 
 /* Big-endian helpers shared by the IKE files. */
 uint16_t ike_get16(const uint8_t *p);

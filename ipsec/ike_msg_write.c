@@ -234,3 +234,12 @@ void ike_write_delete(struct ike_writer *w, uint8_t proto, uint8_t spi_size, con
     ike_writer_put(w, spis, (size_t)spi_size * n);
     ike_writer_end(w, start);
 }
+
+void ike_write_cert(struct ike_writer *w, uint8_t payload, uint8_t encoding, const uint8_t *data, size_t len)
+{
+    size_t start = ike_writer_begin(w, payload, false);
+
+    ike_writer_put8(w, encoding);
+    ike_writer_put(w, data, len);
+    ike_writer_end(w, start);
+}

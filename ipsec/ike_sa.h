@@ -35,6 +35,10 @@ struct ike_identity {
     size_t len;
 };
 
+struct ike_cert_auth;
+
+enum ike_peer_auth { IKE_PEER_AUTH_PSK, IKE_PEER_AUTH_CERT };
+
 /* One tunnel's IKE settings. Addresses in network byte order. */
 struct ike_peer_config {
     char name[64];
@@ -42,8 +46,10 @@ struct ike_peer_config {
     uint32_t peer_addr;             /* 0: any (responder only) */
     uint16_t port;                  /* UDP port of the peer, 4500 */
     struct ike_identity local_id, peer_id;
-    uint8_t psk[IKE_PSK_MAX];
+    enum ike_peer_auth auth;
+    uint8_t psk[IKE_PSK_MAX];       /* auth = PSK */
     size_t psk_len;
+    struct ike_cert_auth *cert;     /* auth = CERT; owned by the caller */
     struct ike_sa_payload ike_proposals;   /* spi_size 0, proto IKE */
     struct ike_sa_payload esp_proposals;   /* proto ESP; SPIs filled per exchange */
     uint16_t ports[IKE_MAX_PORTS];  /* protected TCP ports on the responder; none = all */

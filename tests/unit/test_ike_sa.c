@@ -17,8 +17,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include <mbedtls/ecp.h>
+#include <mbedtls/oid.h>
+#include <mbedtls/pk.h>
+#include <mbedtls/rsa.h>
+#include <mbedtls/x509_crt.h>
 
 #include "ipsec/ike_sa.h"
+#include "ipsec/ike_cert.h"
+#include "ipsec/ike_crypto.h"
 #include "ipsec/ipsec_log.h"
 
 #define FE_ADDR "10.99.2.10"
@@ -281,11 +290,15 @@ static int setup(void **state)
     return 0;
 }
 
+static struct ike_cert_auth *cert_fe, *cert_be;     /* outlive the contexts; freed in teardown */
+static void certs_free(void);
+
 static int teardown(void **state)
 {
     (void)state;
     ike_ctx_free(&fe.ctx);
     ike_ctx_free(&be.ctx);
+    certs_free();
     return 0;
 }
 
@@ -731,6 +744,218 @@ static void test_corrupted_messages_never_crash_or_establish_wrongly(void **stat
     }
 }
 
+
+/* ---- certificates, made here with mbedTLS so the test needs no files ---- */
+
+static char cert_dir[] = "/tmp/esproxy-test-ike-cert-XXXXXX";
+
+static void write_text(const char *name, const unsigned char *text)
+{
+    char path[256];
+    FILE *fp;
+
+    snprintf(path, sizeof(path), "%s/%s", cert_dir, name);
+    fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs((const char *)text, fp);
+    fclose(fp);
+}
+
+static const char *cert_path(const char *name)
+{
+    static char paths[8][256];
+    static int next;
+    char *p = paths[next++ % 8];
+
+    snprintf(p, 256, "%s/%s", cert_dir, name);
+    return p;
+}
+
+static void make_key(mbedtls_pk_context *k, bool rsa)
+{
+    mbedtls_pk_init(k);
+    if (rsa) {
+        assert_int_equal(mbedtls_pk_setup(k, mbedtls_pk_info_from_type(MBEDTLS_PK_RSA)), 0);
+        assert_int_equal(mbedtls_rsa_gen_key(mbedtls_pk_rsa(*k), ike_random_mbedtls, NULL, 2048, 65537), 0);
+    } else {
+        assert_int_equal(mbedtls_pk_setup(k, mbedtls_pk_info_from_type(MBEDTLS_PK_ECKEY)), 0);
+        assert_int_equal(mbedtls_ecp_gen_key(MBEDTLS_ECP_DP_SECP256R1, mbedtls_pk_ec(*k), ike_random_mbedtls, NULL), 0);
+    }
+}
+
+/* Issue a certificate for subject_key signed by issuer_key; san may be NULL. */
+static void make_cert(const char *file, mbedtls_pk_context *subject_key, const char *subject, mbedtls_pk_context *issuer_key,
+                      const char *issuer, const char *san, bool ca, int serial)
+{
+    mbedtls_x509write_cert crt;
+    mbedtls_mpi sn;
+    unsigned char pem[8192], ext[300];
+
+    mbedtls_x509write_crt_init(&crt);
+    mbedtls_mpi_init(&sn);
+    mbedtls_mpi_lset(&sn, serial);
+    mbedtls_x509write_crt_set_version(&crt, MBEDTLS_X509_CRT_VERSION_3);
+    mbedtls_x509write_crt_set_serial(&crt, &sn);
+    assert_int_equal(mbedtls_x509write_crt_set_validity(&crt, "20250101000000", "20450101000000"), 0);
+    assert_int_equal(mbedtls_x509write_crt_set_subject_name(&crt, subject), 0);
+    assert_int_equal(mbedtls_x509write_crt_set_issuer_name(&crt, issuer), 0);
+    mbedtls_x509write_crt_set_subject_key(&crt, subject_key);
+    mbedtls_x509write_crt_set_issuer_key(&crt, issuer_key);
+    mbedtls_x509write_crt_set_md_alg(&crt, MBEDTLS_MD_SHA256);
+    assert_int_equal(mbedtls_x509write_crt_set_basic_constraints(&crt, ca, -1), 0);
+    if (ca)
+        assert_int_equal(mbedtls_x509write_crt_set_key_usage(&crt, MBEDTLS_X509_KU_KEY_CERT_SIGN), 0);
+    if (san != NULL) {
+        size_t n = strlen(san);
+
+        ext[0] = 0x30;
+        ext[1] = (unsigned char)(n + 2);
+        ext[2] = 0x82;      /* [2] dNSName */
+        ext[3] = (unsigned char)n;
+        memcpy(ext + 4, san, n);
+        assert_int_equal(mbedtls_x509write_crt_set_extension(&crt, MBEDTLS_OID_SUBJECT_ALT_NAME,
+                                                             MBEDTLS_OID_SIZE(MBEDTLS_OID_SUBJECT_ALT_NAME), 0,
+                                                             ext, n + 4), 0);
+    }
+    assert_int_equal(mbedtls_x509write_crt_pem(&crt, pem, sizeof(pem), ike_random_mbedtls, NULL), 0);
+    write_text(file, pem);
+    mbedtls_x509write_crt_free(&crt);
+    mbedtls_mpi_free(&sn);
+}
+
+static void write_key(const char *file, mbedtls_pk_context *k)
+{
+    unsigned char pem[8192];
+
+    assert_int_equal(mbedtls_pk_write_key_pem(k, pem, sizeof(pem)), 0);
+    write_text(file, pem);
+}
+
+static int certs_setup(void **state)
+{
+    mbedtls_pk_context ca, rogue, fe_rsa, be_ec, fe_ec;
+
+    (void)state;
+    if (mkdtemp(cert_dir) == NULL)
+        return -1;
+    make_key(&ca, false);
+    make_key(&rogue, false);
+    make_key(&fe_rsa, true);
+    make_key(&be_ec, false);
+    make_key(&fe_ec, false);
+    make_cert("ca.pem", &ca, "CN=esproxy test CA", &ca, "CN=esproxy test CA", NULL, true, 1);
+    make_cert("rogue-ca.pem", &rogue, "CN=rogue CA", &rogue, "CN=rogue CA", NULL, true, 1);
+    make_cert("fe-rsa.pem", &fe_rsa, "CN=fe", &ca, "CN=esproxy test CA", "fe.example.test", false, 2);
+    make_cert("be-ec.pem", &be_ec, "CN=mail", &ca, "CN=esproxy test CA", "mail.example.test", false, 3);
+    make_cert("fe-ec.pem", &fe_ec, "CN=fe.example.test", &ca, "CN=esproxy test CA", NULL, false, 4);
+    make_cert("fe-rogue.pem", &fe_rsa, "CN=fe", &rogue, "CN=rogue CA", "fe.example.test", false, 5);
+    write_key("fe-rsa.key", &fe_rsa);
+    write_key("be-ec.key", &be_ec);
+    write_key("fe-ec.key", &fe_ec);
+    mbedtls_pk_free(&ca);
+    mbedtls_pk_free(&rogue);
+    mbedtls_pk_free(&fe_rsa);
+    mbedtls_pk_free(&be_ec);
+    mbedtls_pk_free(&fe_ec);
+    return 0;
+}
+
+static void certs_free(void)
+{
+    ike_cert_free(&cert_fe);
+    ike_cert_free(&cert_be);
+}
+
+static int certs_teardown(void **state)
+{
+    char cmd[128];
+
+    (void)state;
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", cert_dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static struct ike_cert_auth *load_auth(const char *cert, const char *key, const char *ca)
+{
+    struct ike_cert_auth *a = NULL;
+    char err[256];
+
+    if (ike_cert_load(&a, cert_path(cert), cert_path(key), cert_path(ca), err, sizeof(err)) != 0)
+        fail_msg("ike_cert_load: %s", err);
+    return a;
+}
+
+static void cert_handshake(const char *fe_cert, const char *fe_key, const char *fe_ca, const char *be_ca,
+                           const char *fe_id)
+{
+    struct ike_peer_config fc = base_config(true), bc = base_config(false);
+
+    cert_fe = load_auth(fe_cert, fe_key, fe_ca);
+    cert_be = load_auth("be-ec.pem", "be-ec.key", be_ca);
+    fc.auth = bc.auth = IKE_PEER_AUTH_CERT;
+    fc.psk_len = bc.psk_len = 0;
+    fc.cert = cert_fe;
+    bc.cert = cert_be;
+    ident(&fc.local_id, fe_id);
+    ident(&bc.peer_id, fe_id);
+    establish(&fc, &bc);
+}
+
+static void test_rsa_and_ecdsa_certificates_authenticate(void **state)
+{
+    (void)state;
+    cert_handshake("fe-rsa.pem", "fe-rsa.key", "ca.pem", "ca.pem", "fe.example.test");
+    assert_int_equal(fe.events[IKE_EV_ESTABLISHED], 1);
+    assert_int_equal(be.events[IKE_EV_ESTABLISHED], 1);
+    assert_int_equal(live_kids(&fe), 1);
+    assert_int_equal(live_kids(&be), 1);
+}
+
+static void test_ecdsa_certificate_with_identity_in_subject_cn(void **state)
+{
+    (void)state;
+    cert_handshake("fe-ec.pem", "fe-ec.key", "ca.pem", "ca.pem", "fe.example.test");
+    assert_int_equal(fe.events[IKE_EV_ESTABLISHED], 1);
+    assert_int_equal(be.events[IKE_EV_ESTABLISHED], 1);
+}
+
+static void test_certificate_from_an_untrusted_ca_is_refused(void **state)
+{
+    (void)state;
+    cert_handshake("fe-rogue.pem", "fe-rsa.key", "ca.pem", "ca.pem", "fe.example.test");
+    assert_int_equal(be.events[IKE_EV_AUTH_FAILED], 1);
+    assert_int_equal(fe.events[IKE_EV_AUTH_FAILED], 1);
+    assert_int_equal(live_kids(&fe), 0);
+    assert_int_equal(live_kids(&be), 0);
+    assert_true(logged("reason=certificate_not_trusted"));
+}
+
+static void test_identity_missing_from_certificate_is_refused(void **state)
+{
+    (void)state;
+    /* fe claims an identity its certificate does not carry (the responder
+     * is configured to expect that identity) */
+    cert_handshake("fe-rsa.pem", "fe-rsa.key", "ca.pem", "ca.pem", "intruder.example.test");
+    assert_int_equal(be.events[IKE_EV_AUTH_FAILED], 1);
+    assert_int_equal(live_kids(&be), 0);
+    assert_true(logged("reason=identity_not_in_certificate"));
+}
+
+static void test_certificate_loading_errors_name_the_file(void **state)
+{
+    struct ike_cert_auth *a = NULL;
+    char err[256];
+
+    (void)state;
+    assert_int_equal(ike_cert_load(&a, "/nonexistent/c.pem", cert_path("fe-rsa.key"), cert_path("ca.pem"), err,
+                                   sizeof(err)), -1);
+    assert_non_null(strstr(err, "certificate '/nonexistent/c.pem'"));
+    assert_int_equal(ike_cert_load(&a, cert_path("fe-rsa.pem"), cert_path("be-ec.key"), cert_path("ca.pem"), err,
+                                   sizeof(err)), -1);
+    assert_non_null(strstr(err, "does not match certificate"));
+    assert_null(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -755,7 +980,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_initial_contact_replaces_older_sas, setup, teardown),
         cmocka_unit_test_setup_teardown(test_traffic_selectors_are_narrowed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupted_messages_never_crash_or_establish_wrongly, setup, teardown),
+
+        cmocka_unit_test_setup_teardown(test_rsa_and_ecdsa_certificates_authenticate, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ecdsa_certificate_with_identity_in_subject_cn, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_certificate_from_an_untrusted_ca_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_identity_missing_from_certificate_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_certificate_loading_errors_name_the_file, setup, teardown),
     };
 
-    return cmocka_run_group_tests_name("ike_sa", tests, NULL, NULL);
+    return cmocka_run_group_tests_name("ike_sa", tests, certs_setup, certs_teardown);
 }
