@@ -76,8 +76,10 @@ int ike_sa_rekey_child(struct ike_sa *sa)
     size_t len;
 
     sa->rekey_child_at = 0;
-    if (cur == NULL || sa->state != IKE_S_ESTABLISHED || sa->req.kind != IKE_REQ_NONE)
+    if (cur == NULL || sa->state != IKE_S_ESTABLISHED)
         return -1;
+    if (ike_sa_defer(sa, IKE_PEND_REKEY_CHILD))
+        return 0;
     ike_rekey_reset(sa);
     sa->rekey.old_spi_in = cur->spi_in;
     sa->rekey.new_spi_in = sa->ctx->cb.spi_alloc(sa->ctx->cb.arg);
@@ -114,8 +116,10 @@ int ike_sa_rekey_ike(struct ike_sa *sa)
     size_t len;
 
     sa->rekey_ike_at = 0;
-    if (sa->state != IKE_S_ESTABLISHED || sa->req.kind != IKE_REQ_NONE)
+    if (sa->state != IKE_S_ESTABLISHED)
         return -1;
+    if (ike_sa_defer(sa, IKE_PEND_REKEY_IKE))
+        return 0;
     ike_rekey_reset(sa);
     do {
         if (ike_random(&sa->rekey.new_spi, 8) != 0 || ike_random(sa->rekey.nonce, IKE_NONCE_LEN) != 0)
@@ -188,6 +192,7 @@ static struct ike_sa *ike_rekey_ike_finish(struct ike_sa *old, const struct ike_
     sa->current_kid = old->current_kid;
     memset(old->kids, 0, sizeof(old->kids));
     old->current_kid = -1;
+    old->superseded = true;
     sa->state = IKE_S_ESTABLISHED;
     if (sa->ctx->cb.keylog != NULL)
         sa->ctx->cb.keylog(sa->ctx->cb.arg, sa, &sa->keys);

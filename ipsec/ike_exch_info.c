@@ -62,8 +62,10 @@ void ike_info_handle_request(struct ike_sa *sa, const struct ike_header *h, cons
     }
     if (delete_ike) {
         ike_info_respond(sa, h->msg_id, NULL, 0);
-        ipsec_log(IPSEC_LOG_INFO, "event=ike_delete_received spi_i=%016llx", (unsigned long long)sa->spi_i);
-        ike_sa_emit(sa, IKE_EV_DELETE_RECEIVED);
+        ipsec_log(IPSEC_LOG_INFO, "event=ike_delete_received spi_i=%016llx rekeyed=%s", (unsigned long long)sa->spi_i,
+                  sa->superseded ? "yes" : "no");
+        if (!sa->superseded)
+            ike_sa_emit(sa, IKE_EV_DELETE_RECEIVED);
         ike_sa_destroy(sa);
         return;
     }

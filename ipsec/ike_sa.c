@@ -428,6 +428,8 @@ static uint64_t ike_sa_deadline(const struct ike_sa *sa)
 
     if (sa->req.kind != IKE_REQ_NONE)
         d = sa->req.next_ms;
+    else if (sa->pending != 0 && sa->state == IKE_S_ESTABLISHED)
+        d = 0;      /* run at once */
     if (sa->state == IKE_S_INIT_DONE && sa->created_ms + 30000 < d)
         d = sa->created_ms + 30000;
     if (sa->state == IKE_S_ESTABLISHED && sa->req.kind == IKE_REQ_NONE) {
@@ -482,6 +484,26 @@ static bool ike_request_timeout(struct ike_sa *sa)
     }
 }
 
+/* One waiting request goes out; a DELETE goes before anything else. */
+static void ike_sa_run_pending(struct ike_sa *sa)
+{
+    unsigned p = sa->pending;
+
+    if (p & IKE_PEND_DELETE) {
+        sa->pending = 0;
+        (void)ike_sa_delete(sa);
+    } else if (p & IKE_PEND_REKEY_IKE) {
+        sa->pending &= ~IKE_PEND_REKEY_IKE;
+        (void)ike_sa_rekey_ike(sa);
+    } else if (p & IKE_PEND_REKEY_CHILD) {
+        sa->pending &= ~IKE_PEND_REKEY_CHILD;
+        (void)ike_sa_rekey_child(sa);
+    } else if (p & IKE_PEND_PROBE) {
+        sa->pending &= ~IKE_PEND_PROBE;
+        (void)ike_sa_probe(sa, sa->pending_gaps, sa->pending_n_gaps);
+    }
+}
+
 void ike_ctx_tick(struct ike_ctx *ctx)
 {
     uint64_t now = ike_now(ctx);
@@ -495,6 +517,10 @@ void ike_ctx_tick(struct ike_ctx *ctx)
         }
         if (sa->state == IKE_S_INIT_DONE && sa->created_ms + 30000 <= now) {
             ike_sa_destroy(sa);     /* half-open SA never authenticated */
+            continue;
+        }
+        if (sa->state == IKE_S_ESTABLISHED && sa->req.kind == IKE_REQ_NONE && sa->pending != 0) {
+            ike_sa_run_pending(sa);
             continue;
         }
         if (sa->state == IKE_S_ESTABLISHED && sa->req.kind == IKE_REQ_NONE) {
@@ -551,10 +577,25 @@ static int ike_sa_send_info(struct ike_sa *sa, enum ike_req_kind kind, const uns
     return 0;
 }
 
+bool ike_sa_defer(struct ike_sa *sa, unsigned what)
+{
+    if (sa->state != IKE_S_ESTABLISHED || sa->req.kind == IKE_REQ_NONE)
+        return false;
+    sa->pending |= what;
+    return true;
+}
+
 int ike_sa_probe(struct ike_sa *sa, const unsigned *schedule_ms, int n)
 {
     if (n <= 0)
         return -1;
+    if (sa->req.kind == IKE_REQ_PROBE)
+        return 0;       /* one is already out */
+    if (ike_sa_defer(sa, IKE_PEND_PROBE)) {
+        sa->pending_n_gaps = n < IKE_PROBE_STEPS_MAX ? n : IKE_PROBE_STEPS_MAX;
+        memcpy(sa->pending_gaps, schedule_ms, sizeof(unsigned) * (size_t)sa->pending_n_gaps);
+        return 0;
+    }
     return ike_sa_send_info(sa, IKE_REQ_PROBE, schedule_ms, n);
 }
 
@@ -564,6 +605,8 @@ int ike_sa_delete(struct ike_sa *sa)
 
     if (sa->req.kind == IKE_REQ_PROBE)
         ike_request_clear(sa);
+    else if (ike_sa_defer(sa, IKE_PEND_DELETE))
+        return 0;
     if (ike_sa_send_info(sa, IKE_REQ_DELETE_IKE, gaps, 2) != 0) {
         ike_sa_destroy(sa);
         return -1;

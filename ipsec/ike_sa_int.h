@@ -11,6 +11,12 @@
 #define IKE_HALF_OPEN_DEFAULT 32
 #define IKE_INVALID_SPI_PER_SEC 20
 
+/* Requests asked for while another one was outstanding (window size 1). */
+#define IKE_PEND_PROBE          1u
+#define IKE_PEND_REKEY_CHILD    2u
+#define IKE_PEND_REKEY_IKE      4u
+#define IKE_PEND_DELETE         8u
+
 enum ike_req_kind {
     IKE_REQ_NONE,
     IKE_REQ_INIT,
@@ -78,6 +84,7 @@ struct ike_sa {
     uint8_t cookie[IKE_COOKIE_MAX];
     size_t cookie_len;
     bool initial_contact;
+    bool superseded;            /* replaced by an IKE rekey: its DELETE is routine */
 
     uint32_t next_req_id;       /* our next request's Message ID */
     uint32_t peer_next_id;      /* Message ID we expect in the peer's next request */
@@ -93,6 +100,9 @@ struct ike_sa {
     uint32_t deleting_spi_in;       /* CHILD our outstanding DELETE names */
     struct ike_rekey rekey;
     uint32_t child_spi_pending; /* responder: SPI allocated for the CHILD in AUTH */
+    unsigned pending;           /* IKE_PEND_*: requests waiting for the window */
+    unsigned pending_gaps[IKE_PROBE_STEPS_MAX];
+    int pending_n_gaps;
     uint64_t created_ms, rekey_child_at, rekey_ike_at;
     struct ike_sa *next;
 };
@@ -123,6 +133,8 @@ void ike_header_for(const struct ike_sa *sa, struct ike_header *h, uint8_t excha
 void ike_request_start(struct ike_sa *sa, enum ike_req_kind kind, uint8_t *buf, size_t len,
                        const unsigned *gaps, int n_gaps);
 void ike_request_clear(struct ike_sa *sa);
+/* Queue what (IKE_PEND_*) when a request is outstanding: true if queued. */
+bool ike_sa_defer(struct ike_sa *sa, unsigned what);
 /* Send a response and keep it for retransmitted requests (takes buf). */
 void ike_response_send(struct ike_sa *sa, uint8_t *buf, size_t len, uint32_t msg_id);
 void ike_send_raw(struct ike_ctx *ctx, uint32_t src, uint32_t dst, uint16_t port,
