@@ -1,15 +1,19 @@
 /*
- * IKEv2 Diffie-Hellman groups on mbedTLS: 31 Curve25519 (RFC 8031),
- * 19 ECP-256 (RFC 5903) and 14 MODP-2048 (RFC 3526). The wire formats
- * and the checks on the peer's value are described in ike_crypto.h.
+ * IKEv2 Diffie-Hellman groups: 31 Curve25519 (RFC 8031) on our own
+ * X25519 (ipsec/x25519.c, RFC 7748), 19 ECP-256 (RFC 5903) and 14
+ * MODP-2048 (RFC 3526) on mbedTLS. The wire formats and the checks on
+ * the peer's value are described in ike_crypto.h.
  *
  * The public value is computed once, at init, and kept as wire bytes.
- * Every path that fails leaves the struct freeable; ike_dh_free wipes
- * the private key through mbedTLS's zeroizing frees and then the rest.
+ * The private key is kept in dh->priv for every group (for Curve25519:
+ * the clamped scalar, read little-endian), so ike_dh_free wipes it
+ * through mbedTLS's zeroizing frees and then the rest.
+ * Every path that fails leaves the struct freeable.
  */
 #include "ipsec/ike_crypto.h"
 
 #include "ipsec/ike_defs.h"
+#include "ipsec/x25519.h"
 
 #include <string.h>
 
@@ -70,13 +74,64 @@ void ike_dh_free(struct ike_dh *dh)
     mbedtls_platform_zeroize(dh, sizeof(*dh));
 }
 
-/* ---- curves ---------------------------------------------------------- */
+/* ---- Curve25519 (ipsec/x25519.c) --------------------------------------- */
+
+/* Keep the clamped scalar (RFC 7748 §5 decodeScalar25519) in dh->priv. */
+static int ike__x25519_private(struct ike_dh *dh, const uint8_t *priv, size_t len)
+{
+    uint8_t k[X25519_LEN];
+    int rc;
+
+    if (len != X25519_LEN)
+        return IKE_CRYPTO_E_INVAL;
+    memcpy(k, priv, sizeof(k));
+    k[0] &= 248;
+    k[31] &= 127;
+    k[31] |= 64;
+    rc = mbedtls_mpi_read_binary_le(&dh->priv, k, sizeof(k));
+    mbedtls_platform_zeroize(k, sizeof(k));
+    return rc == 0 ? 0 : IKE_CRYPTO_E_CRYPTO;
+}
+
+/* out = X25519(priv, u) */
+static int ike__x25519_mul(const struct ike_dh *dh, const uint8_t *u, uint8_t *out)
+{
+    uint8_t k[X25519_LEN];
+    int rc;
+
+    rc = mbedtls_mpi_write_binary_le(&dh->priv, k, sizeof(k));
+    if (rc == 0)
+        x25519(out, k, u);
+    mbedtls_platform_zeroize(k, sizeof(k));
+    return rc == 0 ? 0 : IKE_CRYPTO_E_CRYPTO;
+}
+
+static int ike__x25519_public(struct ike_dh *dh)
+{
+    static const uint8_t base_u[X25519_LEN] = { 9 };
+    int rc = ike__x25519_mul(dh, base_u, dh->pub);
+
+    if (rc == 0)
+        dh->pub_len = X25519_LEN;
+    return rc;
+}
+
+/* The peer's u is taken as RFC 7748 §5 says (top bit masked, values >= p
+ * reduced). Every low-order u -- 0, 1, p - 1, the two points of order 8
+ * and their non-canonical encodings -- gives an all-zero output, since
+ * the clamped scalar is a multiple of the cofactor; ike_dh_shared
+ * rejects that output (RFC 8031 §2). */
+static int ike__x25519_shared(const struct ike_dh *dh, const uint8_t *peer, uint8_t *secret)
+{
+    return ike__x25519_mul(dh, peer, secret);
+}
+
+/* ---- ECP-256 ----------------------------------------------------------- */
 
 static int ike__ecp_load(struct ike_dh *dh)
 {
-    mbedtls_ecp_group_id id = dh->group == IKE_DH_CURVE25519 ? MBEDTLS_ECP_DP_CURVE25519
-                                                             : MBEDTLS_ECP_DP_SECP256R1;
-    return mbedtls_ecp_group_load(&dh->grp, id) == 0 ? 0 : IKE_CRYPTO_E_CRYPTO;
+    return mbedtls_ecp_group_load(&dh->grp, MBEDTLS_ECP_DP_SECP256R1) == 0
+               ? 0 : IKE_CRYPTO_E_CRYPTO;
 }
 
 /* Q = priv * G, stored as wire bytes. */
@@ -88,16 +143,10 @@ static int ike__ecp_public(struct ike_dh *dh)
     mbedtls_ecp_point_init(&q);
     if (mbedtls_ecp_mul(&dh->grp, &q, &dh->priv, &dh->grp.G, ike_random_mbedtls, NULL) != 0)
         goto done;
-    if (dh->group == IKE_DH_CURVE25519) {
-        if (mbedtls_mpi_write_binary_le(&q.X, dh->pub, X25519_LEN) != 0)
-            goto done;
-        dh->pub_len = X25519_LEN;
-    } else {
-        if (mbedtls_mpi_write_binary(&q.X, dh->pub, P256_COORD_LEN) != 0 ||
-            mbedtls_mpi_write_binary(&q.Y, dh->pub + P256_COORD_LEN, P256_COORD_LEN) != 0)
-            goto done;
-        dh->pub_len = 2 * P256_COORD_LEN;
-    }
+    if (mbedtls_mpi_write_binary(&q.X, dh->pub, P256_COORD_LEN) != 0 ||
+        mbedtls_mpi_write_binary(&q.Y, dh->pub + P256_COORD_LEN, P256_COORD_LEN) != 0)
+        goto done;
+    dh->pub_len = 2 * P256_COORD_LEN;
     rc = 0;
 done:
     mbedtls_ecp_point_free(&q);
@@ -106,44 +155,22 @@ done:
 
 static int ike__ecp_private(struct ike_dh *dh, const uint8_t *priv, size_t len)
 {
-    int rc;
-
-    if (len != 32u)
+    if (len != P256_COORD_LEN)
         return IKE_CRYPTO_E_INVAL;
-    if (dh->group == IKE_DH_CURVE25519) {
-        /* RFC 7748 §5 decodeScalar25519 */
-        uint8_t k[X25519_LEN];
-        memcpy(k, priv, sizeof(k));
-        k[0] &= 248;
-        k[31] &= 127;
-        k[31] |= 64;
-        rc = mbedtls_mpi_read_binary_le(&dh->priv, k, sizeof(k));
-        mbedtls_platform_zeroize(k, sizeof(k));
-    } else {
-        rc = mbedtls_mpi_read_binary(&dh->priv, priv, len);
-    }
-    if (rc != 0)
+    if (mbedtls_mpi_read_binary(&dh->priv, priv, len) != 0)
         return IKE_CRYPTO_E_CRYPTO;
     return mbedtls_ecp_check_privkey(&dh->grp, &dh->priv) == 0 ? 0 : IKE_CRYPTO_E_INVAL;
 }
 
 /* Parse and validate the peer's point (mbedtls_ecp_check_pubkey: on the
- * curve for ECP-256; for Curve25519 it rejects the known low-order
- * u-coordinates, and the all-zero output check catches the rest). */
+ * curve). */
 static int ike__ecp_peer(const struct ike_dh *dh, const uint8_t *peer, mbedtls_ecp_point *q)
 {
     int rc;
 
-    if (dh->group == IKE_DH_CURVE25519) {
-        uint8_t u[X25519_LEN];
-        memcpy(u, peer, sizeof(u));
-        u[31] &= 127;   /* RFC 7748 §5: mask the unused top bit */
-        rc = mbedtls_mpi_read_binary_le(&q->X, u, sizeof(u));
-    } else {
-        rc = mbedtls_mpi_read_binary(&q->X, peer, P256_COORD_LEN);
-        if (rc == 0)
-            rc = mbedtls_mpi_read_binary(&q->Y, peer + P256_COORD_LEN, P256_COORD_LEN);
-    }
+    rc = mbedtls_mpi_read_binary(&q->X, peer, P256_COORD_LEN);
+    if (rc == 0)
+        rc = mbedtls_mpi_read_binary(&q->Y, peer + P256_COORD_LEN, P256_COORD_LEN);
     if (rc == 0)
         rc = mbedtls_mpi_lset(&q->Z, 1);
     if (rc != 0)
@@ -171,11 +198,7 @@ static int ike__ecp_shared(struct ike_dh *dh, const uint8_t *peer, uint8_t *secr
         rc = IKE_CRYPTO_E_CRYPTO;
         goto done;
     }
-    if (dh->group == IKE_DH_CURVE25519)
-        rc = mbedtls_mpi_write_binary_le(&z, secret, X25519_LEN);
-    else
-        rc = mbedtls_mpi_write_binary(&z, secret, P256_COORD_LEN);
-    rc = rc == 0 ? 0 : IKE_CRYPTO_E_CRYPTO;
+    rc = mbedtls_mpi_write_binary(&z, secret, P256_COORD_LEN) == 0 ? 0 : IKE_CRYPTO_E_CRYPTO;
 done:
     mbedtls_ecp_point_free(&q);
     mbedtls_mpi_free(&z);
@@ -259,13 +282,22 @@ static int ike__dh_prepare(struct ike_dh *dh, uint16_t group)
     ike__dh_zero_init(dh, group);
     if (!ike_dh_supported(group))
         return IKE_CRYPTO_E_INVAL;
-    return group == IKE_DH_MODP2048 ? ike__modp_load(dh) : ike__ecp_load(dh);
+    switch (group) {
+    case IKE_DH_MODP2048: return ike__modp_load(dh);
+    case IKE_DH_ECP256: return ike__ecp_load(dh);
+    }
+    return 0;   /* Curve25519: nothing to load */
 }
 
 static int ike__dh_finish(struct ike_dh *dh, int rc)
 {
-    if (rc == 0)
-        rc = dh->group == IKE_DH_MODP2048 ? ike__modp_public(dh) : ike__ecp_public(dh);
+    if (rc == 0) {
+        switch (dh->group) {
+        case IKE_DH_MODP2048: rc = ike__modp_public(dh); break;
+        case IKE_DH_ECP256: rc = ike__ecp_public(dh); break;
+        default: rc = ike__x25519_public(dh); break;
+        }
+    }
     if (rc != 0) {
         uint16_t group = dh->group;
         ike_dh_free(dh);
@@ -286,6 +318,12 @@ int ike_dh_init(struct ike_dh *dh, uint16_t group)
                 rc = ike__modp_private(dh, x, sizeof(x));
         } while (rc == IKE_CRYPTO_E_INVAL);     /* x < 2: draw again */
         mbedtls_platform_zeroize(x, sizeof(x));
+    } else if (rc == 0 && group == IKE_DH_CURVE25519) {
+        uint8_t k[X25519_LEN];
+        rc = ike_random(k, sizeof(k));
+        if (rc == 0)
+            rc = ike__x25519_private(dh, k, sizeof(k));
+        mbedtls_platform_zeroize(k, sizeof(k));
     } else if (rc == 0) {
         rc = mbedtls_ecp_gen_privkey(&dh->grp, &dh->priv, ike_random_mbedtls, NULL) == 0
                  ? 0 : IKE_CRYPTO_E_RNG;
@@ -303,9 +341,13 @@ int ike_dh_init_private(struct ike_dh *dh, uint16_t group, const uint8_t *priv, 
         return rc;
     if (rc == 0 && priv == NULL)
         rc = IKE_CRYPTO_E_INVAL;
-    if (rc == 0)
-        rc = group == IKE_DH_MODP2048 ? ike__modp_private(dh, priv, priv_len)
-                                      : ike__ecp_private(dh, priv, priv_len);
+    if (rc == 0) {
+        switch (group) {
+        case IKE_DH_MODP2048: rc = ike__modp_private(dh, priv, priv_len); break;
+        case IKE_DH_ECP256: rc = ike__ecp_private(dh, priv, priv_len); break;
+        default: rc = ike__x25519_private(dh, priv, priv_len); break;
+        }
+    }
     return ike__dh_finish(dh, rc);
 }
 
@@ -343,10 +385,11 @@ int ike_dh_shared(struct ike_dh *dh, const uint8_t *peer, size_t peer_len,
         return IKE_CRYPTO_E_NOSPACE;
     if (peer == NULL || peer_len != ike_dh_public_len(dh->group))
         return IKE_CRYPTO_E_PEER_KE;
-    if (dh->group == IKE_DH_MODP2048)
-        rc = ike__modp_shared(dh, peer, secret);
-    else
-        rc = ike__ecp_shared(dh, peer, secret);
+    switch (dh->group) {
+    case IKE_DH_MODP2048: rc = ike__modp_shared(dh, peer, secret); break;
+    case IKE_DH_ECP256: rc = ike__ecp_shared(dh, peer, secret); break;
+    default: rc = ike__x25519_shared(dh, peer, secret); break;
+    }
     /* RFC 8031 §2: an all-zero X25519 output MUST abort the exchange */
     if (rc == 0 && ike__all_zero(secret, slen))
         rc = IKE_CRYPTO_E_PEER_KE;
