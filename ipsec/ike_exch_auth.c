@@ -295,6 +295,9 @@ static int ike_auth_verify_peer(struct ike_sa *sa, const struct ike_payload_list
     sa->peer_id.type = id_type;
     memcpy(sa->peer_id.data, id, id_len);
     sa->peer_id.len = id_len;
+    ipsec_log(IPSEC_LOG_INFO, "event=ike_peer_authenticated spi_i=%016llx peer_id=%.*s method=%s",
+              (unsigned long long)sa->spi_i, id_type == IKE_ID_IPV4_ADDR ? 0 : (int)id_len, (const char *)id,
+              cfg->auth == IKE_PEER_AUTH_CERT ? "cert" : "psk");
     return 0;
 }
 

@@ -357,6 +357,9 @@ static int ike_init_respond(struct ike_sa *sa, const struct ike_proposal *chosen
     ike_write_ke(&w, sa->dh_group, pub, pub_len);
     ike_write_nonce(&w, sa->nr, sa->nr_len);
     ike_write_natd(&w, sa, ike_sa_cfg(sa)->port);
+    if (ike_sa_cfg(sa)->auth == IKE_PEER_AUTH_CERT)   /* peers like strongSwan send CERT only when asked */
+        ike_write_cert(&w, IKE_PL_CERTREQ, IKE_CERT_ENCODING_X509_SIG, ike_sa_cfg(sa)->cert->ca_keyid,
+                       sizeof(ike_sa_cfg(sa)->cert->ca_keyid));
     ike_write_sig_hash_algs(&w, ike_sa_cfg(sa));
     len = ike_writer_finish(&w);
     if (len < 0 || ike_keys_make(sa, chosen, ke, ke_len, msg) != 0) {

@@ -28,7 +28,14 @@ static void ike_io_send(void *arg, uint32_t src, uint32_t dst, uint16_t dport, c
     to.sin_family = AF_INET;
     to.sin_addr.s_addr = dst;
     to.sin_port = htons(dport);
-    rc = udp_encap_send_ike(io->ue, msg, len, &to);
+    if (dport == 500 && io->have_500) {
+        uv_buf_t buf = uv_buf_init((char *)msg, (unsigned)len);
+
+        rc = uv_udp_try_send(&io->udp500, &buf, 1, (const struct sockaddr *)&to);
+        rc = rc < 0 ? rc : 0;
+    } else {
+        rc = udp_encap_send_ike(io->ue, msg, len, &to);
+    }
     if (rc != 0)
         ipsec_log(IPSEC_LOG_WARN, "event=ike_send_failed error=%s", uv_strerror(rc));
 }
@@ -210,6 +217,42 @@ void ike_io_input(struct ike_io *io, const uint8_t *msg, size_t len, const struc
     ike_io_kick(io);
 }
 
+static void ike_io_alloc500(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    struct ike_io *io = h->data;
+
+    (void)suggested;
+    *buf = uv_buf_init((char *)io->rx500, sizeof(io->rx500));
+}
+
+static void ike_io_recv500(uv_udp_t *u, ssize_t n, const uv_buf_t *buf, const struct sockaddr *from, unsigned flags)
+{
+    struct ike_io *io = u->data;
+
+    (void)buf;
+    if (n <= 0 || from == NULL || from->sa_family != AF_INET || (flags & UV_UDP_PARTIAL))
+        return;
+    ike_io_input(io, io->rx500, (size_t)n, (const struct sockaddr_in *)(const void *)from, io->local500);
+}
+
+int ike_io_listen_500(struct ike_io *io, const struct sockaddr_in *bind_addr)
+{
+    int rc;
+
+    uv_udp_init(io->loop, &io->udp500);
+    io->udp500.data = io;
+    rc = uv_udp_bind(&io->udp500, (const struct sockaddr *)bind_addr, UV_UDP_REUSEADDR);
+    if (rc == 0)
+        rc = uv_udp_recv_start(&io->udp500, ike_io_alloc500, ike_io_recv500);
+    if (rc != 0) {
+        uv_close((uv_handle_t *)&io->udp500, NULL);
+        return rc;
+    }
+    io->local500 = bind_addr->sin_addr.s_addr;
+    io->have_500 = true;
+    return 0;
+}
+
 void ike_io_close(struct ike_io *io)
 {
     if (io->closing)
@@ -218,4 +261,6 @@ void ike_io_close(struct ike_io *io)
     ike_ctx_free(&io->ctx);
     uv_timer_stop(&io->timer);
     uv_close((uv_handle_t *)&io->timer, NULL);
+    if (io->have_500)
+        uv_close((uv_handle_t *)&io->udp500, NULL);
 }

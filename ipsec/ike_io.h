@@ -33,6 +33,10 @@ struct ike_io {
     ike_io_event_fn *on_event;
     void *arg;
     int closing;
+    bool have_500;                  /* plain IKE socket on port 500 */
+    uv_udp_t udp500;
+    uint32_t local500;
+    uint8_t rx500[8192];
 };
 
 /* 0 or a negative libuv error / -1. */
@@ -42,6 +46,9 @@ int ike_io_init(struct ike_io *io, uv_loop_t *loop, struct udp_encap *ue, struct
 void ike_io_input(struct ike_io *io, const uint8_t *msg, size_t len, const struct sockaddr_in *from,
                   uint32_t local);
 void ike_io_kick(struct ike_io *io);
+/* Also accept IKE on UDP 500 (no non-ESP marker, RFC 7296 §2.23), as
+ * peers that start there expect; replies to port 500 leave from it. */
+int ike_io_listen_500(struct ike_io *io, const struct sockaddr_in *bind_addr);
 /* Frees the IKE context (removing its CHILD SAs) and closes the timer. */
 void ike_io_close(struct ike_io *io);
 

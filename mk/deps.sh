@@ -6,7 +6,9 @@ cd "$(dirname "$0")/.."
 
 BUILD_PKGS="build-essential pkg-config dpkg-dev ca-certificates libuv1-dev libmbedtls-dev node-llhttp
  libcmocka-dev libinih-dev clang libclang-rt-14-dev"
-TEST_PKGS="python3 procps iproute2 tshark tcpdump"
+TEST_PKGS="python3 procps iproute2 tshark tcpdump openssl
+ strongswan-charon strongswan-swanctl libcharon-extra-plugins libstrongswan-standard-plugins
+ libstrongswan-extra-plugins"
 
 missing=""
 for p in $BUILD_PKGS $TEST_PKGS; do

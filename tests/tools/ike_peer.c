@@ -187,6 +187,12 @@ static int peer_setup(const struct config *cfg)
     if (ike_io_init(&P.io, P.loop, &P.ue, &P.db, cfg->keylog[0] ? &P.kl : NULL, on_event, NULL) != 0 ||
         ike_ctx_add_peer(P.io.ctx, &P.pc) != 0)
         return -1;
+    if (!P.initiator) {
+        bind_addr.sin_port = htons(500);
+        rc = ike_io_listen_500(&P.io, &bind_addr);
+        if (rc != 0)
+            fprintf(stderr, "ike_peer: not listening on port 500: %s\n", uv_strerror(rc));
+    }
     if (P.initiator && ike_ctx_initiate(P.io.ctx, 0, true, NULL) != 0)
         return -1;
     ike_io_kick(&P.io);
