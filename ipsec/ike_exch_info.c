@@ -100,18 +100,12 @@ void ike_info_send_invalid_spi(struct ike_ctx *ctx, uint32_t src, uint16_t sport
 {
     struct ike_header h = { .spi_i = req->spi_i, .spi_r = req->spi_r, .exchange = IKE_INFORMATIONAL,
                             .msg_id = req->msg_id };
-    uint64_t now = ike_now(ctx);
     uint8_t msg[64];
     struct ike_writer w;
     long n;
 
-    if (now - ctx->invalid_spi_window_ms >= 1000) {
-        ctx->invalid_spi_window_ms = now;
-        ctx->invalid_spi_in_window = 0;
-    }
-    if (ctx->invalid_spi_in_window >= IKE_INVALID_SPI_PER_SEC)
+    if (!ike_ctx_unauth_reply_allowed(ctx))
         return;
-    ctx->invalid_spi_in_window++;
     /* we answer as the other party of the unknown SA */
     h.flags = (uint8_t)(IKE_FLAG_RESPONSE | ((req->flags & IKE_FLAG_INITIATOR) ? 0 : IKE_FLAG_INITIATOR));
     ike_writer_init(&w, msg, sizeof(msg), &h);

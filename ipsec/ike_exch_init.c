@@ -271,6 +271,8 @@ static void ike_init_reply_notify(struct ike_ctx *ctx, uint32_t src, uint16_t sp
     struct ike_writer w;
     long n;
 
+    if (!ike_ctx_unauth_reply_allowed(ctx))
+        return;
     ike_writer_init(&w, msg, sizeof(msg), &h);
     ike_write_notify(&w, 0, NULL, 0, type, data, len);
     n = ike_writer_finish(&w);

@@ -165,6 +165,22 @@ void ike_send_raw(struct ike_ctx *ctx, uint32_t src, uint32_t dst, uint16_t port
     ctx->cb.send(ctx->cb.arg, src, dst, port, msg, len);
 }
 
+bool ike_ctx_unauth_reply_allowed(struct ike_ctx *ctx)
+{
+    uint64_t now = ike_now(ctx);
+
+    if (now - ctx->unauth_window_ms >= 1000) {
+        ctx->unauth_window_ms = now;
+        ctx->unauth_in_window = 0;
+    }
+    if (ctx->unauth_in_window >= IKE_UNAUTH_REPLIES_PER_SEC) {
+        ctx->stats.dropped++;
+        return false;
+    }
+    ctx->unauth_in_window++;
+    return true;
+}
+
 static void ike_sa_send(struct ike_sa *sa, const uint8_t *msg, size_t len)
 {
     ike_send_raw(sa->ctx, sa->local_addr, sa->peer_addr, sa->peer_port, msg, len);

@@ -677,6 +677,31 @@ static void test_unknown_spi_gets_invalid_ike_spi_hint(void **state)
     assert_int_equal(fe.events[IKE_EV_PROBE_OK], 0);    /* a hint, not an answer */
 }
 
+static void test_unauthenticated_replies_are_rate_limited(void **state)
+{
+    struct ike_peer_config fc = base_config(true), bc = base_config(false);
+    static const unsigned sched[] = { 1000 };
+    struct packet probe;
+
+    (void)state;
+    establish(&fc, &bc);
+    ike_sa_probe(fe.last_sa, sched, 1);
+    assert_int_equal(q_len, 1);
+    probe = queue[0];
+    q_len = 0;
+    ike_ctx_free(&be.ctx);      /* restarted node: the probe names an unknown SA */
+    side_ctx(&be);
+    ike_ctx_add_peer(be.ctx, &bc);
+    for (int i = 0; i < 200; i++) {
+        ike_ctx_input(be.ctx, probe.src, 4500, probe.dst, probe.data, probe.len);
+        q_len = 0;
+    }
+    assert_int_equal(ike_ctx_stats(be.ctx)->invalid_spi_sent, 50);  /* per second */
+    now_ms += 1000;
+    ike_ctx_input(be.ctx, probe.src, 4500, probe.dst, probe.data, probe.len);
+    assert_int_equal(ike_ctx_stats(be.ctx)->invalid_spi_sent, 51);
+}
+
 static void test_initial_contact_replaces_older_sas(void **state)
 {
     struct ike_peer_config fc = base_config(true), bc = base_config(false);
@@ -978,6 +1003,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_invalid_ke_payload_retries_with_requested_group, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_common_proposal_fails_cleanly, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_spi_gets_invalid_ike_spi_hint, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unauthenticated_replies_are_rate_limited, setup, teardown),
         cmocka_unit_test_setup_teardown(test_initial_contact_replaces_older_sas, setup, teardown),
         cmocka_unit_test_setup_teardown(test_traffic_selectors_are_narrowed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupted_messages_never_crash_or_establish_wrongly, setup, teardown),
