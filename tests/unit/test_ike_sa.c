@@ -393,6 +393,57 @@ static void test_every_transform_set_and_group_establishes(void **state)
     }
 }
 
+static void test_ipv4_address_and_key_id_identities_authenticate(void **state)
+{
+    struct ike_peer_config fc = base_config(true), bc = base_config(false);
+    uint32_t a = inet_addr(FE_ADDR);
+
+    (void)state;
+    fc.local_id.type = IKE_ID_IPV4_ADDR;
+    memcpy(fc.local_id.data, &a, 4);
+    fc.local_id.len = 4;
+    bc.peer_id = fc.local_id;
+    fc.peer_id = (struct ike_identity){ IKE_ID_KEY_ID, "cluster-key-7", 13 };
+    bc.local_id = fc.peer_id;
+    establish(&fc, &bc);
+    assert_int_equal(fe.events[IKE_EV_ESTABLISHED], 1);
+    assert_int_equal(be.events[IKE_EV_ESTABLISHED], 1);
+    assert_int_equal(ike_sa_peer_identity(be.last_sa)->type, IKE_ID_IPV4_ADDR);
+    assert_int_equal(ike_sa_peer_identity(fe.last_sa)->type, IKE_ID_KEY_ID);
+}
+
+static void test_unknown_critical_payload_is_refused(void **state)
+{
+    struct ike_peer_config bc = base_config(false);
+    struct ike_header h = { .spi_i = 0x1111222233334444ull, .exchange = IKE_SA_INIT, .flags = IKE_FLAG_INITIATOR };
+    struct ike_writer w;
+    uint8_t msg[512], nonce[32] = { 1 }, ke[32] = { 9 };
+    size_t start;
+    long n;
+    struct ike_payload_list pl;
+    struct ike_notify nt;
+
+    (void)state;
+    side_ctx(&be);
+    ike_ctx_add_peer(be.ctx, &bc);
+    ike_writer_init(&w, msg, sizeof(msg), &h);
+    ike_write_sa(&w, &bc.ike_proposals);
+    ike_write_ke(&w, IKE_DH_CURVE25519, ke, sizeof(ke));
+    ike_write_nonce(&w, nonce, sizeof(nonce));
+    start = ike_writer_begin(&w, 200, true);    /* unknown type, critical bit set */
+    ike_writer_put32(&w, 0);
+    ike_writer_end(&w, start);
+    n = ike_writer_finish(&w);
+    ike_ctx_input(be.ctx, inet_addr(FE_ADDR), 4500, inet_addr(VIP), msg, (size_t)n);
+    assert_int_equal(q_len, 1);
+    assert_int_equal(ike_payloads_parse(queue[0].data[16], queue[0].data + 28, queue[0].len - 28, &pl), 0);
+    assert_int_equal(ike_notify_parse(pl.pl[0].body, pl.pl[0].len, &nt), 0);
+    assert_int_equal(nt.type, IKE_N_UNSUPPORTED_CRITICAL_PAYLOAD);
+    assert_int_equal(nt.data_len, 1);
+    assert_int_equal(nt.data[0], 200);
+    assert_int_equal(ike_ctx_count_sas(be.ctx), 0);
+}
+
 static void test_wrong_psk_fails_and_installs_nothing(void **state)
 {
     struct ike_peer_config fc = base_config(true), bc = base_config(false);
@@ -987,6 +1038,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_psk_handshake_installs_mirrored_child_sas, setup, teardown),
         cmocka_unit_test_setup_teardown(test_every_transform_set_and_group_establishes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ipv4_address_and_key_id_identities_authenticate, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unknown_critical_payload_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wrong_psk_fails_and_installs_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wrong_peer_identity_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lost_messages_are_retransmitted, setup, teardown),
