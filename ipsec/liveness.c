@@ -1,0 +1,276 @@
+/*
+ * Liveness and failover for one tunnel, in the style of WireGuard's
+ * timers.c: the data path and IKE only report events; this file alone
+ * decides when to probe, when the peer is dead and when to re-key.
+ *
+ * States: DOWN -> CONNECTING -> UP -> SUSPECT -> (UP | DOWN).
+ *
+ * The timers, all relative to the events that arm them:
+ *
+ * - Idle probe. While UP, if nothing authentic (ESP that verified, or an
+ *   IKE answer) has arrived for probe_interval_ms, an empty INFORMATIONAL
+ *   is sent. An idle tunnel is thus checked before the next client needs
+ *   it, and a dead node is found without any traffic.
+ *
+ * - Stall. When data has been sent and nothing authentic has come back for
+ *   stall_ms since the oldest such send, that is a hint (TCP inside ESP
+ *   would otherwise wait for its own retransmission timers).
+ *
+ * - Probe schedule. Every probe (idle or after a hint) retransmits at
+ *   dead_after/4 and dead_after/2 and gives up at dead_after. No
+ *   authenticated answer by then: the peer is dead. The SA is abandoned at
+ *   once (its streams fail with "tunnel lost") and a new IKE SA with
+ *   INITIAL_CONTACT goes to the VIP, which by now belongs to another node.
+ *
+ * - Retry. A failed IKE SA attempt is retried after retry_ms, doubling up
+ *   to retry_max_ms; a hint or a new stream while DOWN retries at once.
+ *
+ * Hints never prove anything (RFC 7296 §2.21.4): they move UP to SUSPECT
+ * and start a probe. The hints that say the VIP has lost our state
+ * (INVALID_IKE_SPI, ESP on an unknown SPI) also start a speculative IKE SA
+ * in parallel (make-before-break): a node that just took over the VIP
+ * answers IKE_SA_INIT at once, and the old SA is dropped only when the new
+ * one is authenticated. An authenticated DELETE of the IKE SA (graceful
+ * move) re-keys at once. Anything authentic from the peer while SUSPECT
+ * means it is alive: back to UP.
+ */
+#include "ipsec/liveness.h"
+#include "ipsec/ipsec_log.h"
+
+#include <string.h>
+
+const char *liveness_state_name(enum liveness_state s)
+{
+    static const char *const n[] = { "down", "connecting", "up", "suspect" };
+
+    return (unsigned)s < 4 ? n[s] : "?";
+}
+
+const char *liveness_reason_name(enum liveness_reason r)
+{
+    static const char *const n[] = { "start", "established", "ike_failed", "hint", "probe_ok",
+                                     "probe_timeout", "delete", "retry", "speculative", "stop" };
+
+    return (unsigned)r < sizeof(n) / sizeof(n[0]) ? n[r] : "?";
+}
+
+const char *liveness_hint_name(enum liveness_hint h)
+{
+    static const char *const n[] = { "stall", "syn_unanswered", "invalid_ike_spi", "unknown_spi", "icmp_unreach" };
+
+    return (unsigned)h < sizeof(n) / sizeof(n[0]) ? n[h] : "?";
+}
+
+static uint64_t liveness_now(const struct liveness *l)
+{
+    return l->cb.now_ms(l->cb.arg);
+}
+
+/* The one place the state changes; every change is recorded. */
+static void liveness_set(struct liveness *l, enum liveness_state to, enum liveness_reason why)
+{
+    struct liveness_event *e;
+    enum liveness_state from = l->state;
+
+    if (from == to)
+        return;
+    e = &l->history[l->n_history++ % LIVENESS_HISTORY];
+    e->at_ms = liveness_now(l);
+    e->from = from;
+    e->to = to;
+    e->why = why;
+    l->state = to;
+    if (l->cb.state_changed != NULL)
+        l->cb.state_changed(l->cb.arg, from, to, why);
+}
+
+void liveness_init(struct liveness *l, const struct liveness_config *cfg, const struct liveness_callbacks *cb)
+{
+    memset(l, 0, sizeof(*l));
+    l->cfg = *cfg;
+    l->cb = *cb;
+    l->state = LIVE_DOWN;
+    l->retry_wait_ms = cfg->retry_ms;
+}
+
+static void liveness_connect(struct liveness *l, enum liveness_reason why)
+{
+    l->retry_due_ms = 0;
+    l->probing = false;
+    liveness_set(l, LIVE_CONNECTING, why);
+    l->cb.start_ike(l->cb.arg, false);
+}
+
+void liveness_start(struct liveness *l)
+{
+    l->stopped = false;
+    if (l->state == LIVE_DOWN)
+        liveness_connect(l, LIVE_R_START);
+}
+
+void liveness_stop(struct liveness *l)
+{
+    l->stopped = true;
+    l->probing = l->speculating = false;
+    l->retry_due_ms = 0;
+    liveness_set(l, LIVE_DOWN, LIVE_R_STOP);
+}
+
+static void liveness_probe_send(struct liveness *l)
+{
+    unsigned d = l->cfg.dead_after_ms;
+    unsigned gaps[3] = { d / 4, d / 4, d - d / 2 };
+
+    l->probing = true;
+    l->cb.probe(l->cb.arg, gaps, 3);
+}
+
+/* The peer is gone: drop its SA and re-key toward the VIP at once. */
+static void liveness_dead(struct liveness *l, enum liveness_reason why)
+{
+    bool spec = l->speculating;
+
+    l->probing = false;
+    l->first_unanswered_tx_ms = 0;
+    liveness_set(l, LIVE_DOWN, why);
+    l->cb.abandon(l->cb.arg);
+    if (l->stopped)
+        return;
+    if (spec) {
+        /* a speculative IKE SA is already on its way: it becomes the SA */
+        l->speculating = false;
+        liveness_set(l, LIVE_CONNECTING, LIVE_R_SPECULATIVE);
+        return;
+    }
+    liveness_connect(l, LIVE_R_RETRY);
+}
+
+void liveness_ike_established(struct liveness *l, bool speculative)
+{
+    l->last_rx_ms = liveness_now(l);
+    l->first_unanswered_tx_ms = 0;
+    l->retry_wait_ms = l->cfg.retry_ms;
+    l->probe_due_ms = 0;
+    if (speculative) {
+        /* make-before-break: the new SA is authenticated, the old one goes */
+        l->speculating = false;
+        l->probing = false;
+        if (l->state == LIVE_UP || l->state == LIVE_SUSPECT)
+            l->cb.abandon(l->cb.arg);
+    }
+    l->probing = false;
+    liveness_set(l, LIVE_UP, speculative ? LIVE_R_SPECULATIVE : LIVE_R_ESTABLISHED);
+}
+
+void liveness_ike_failed(struct liveness *l, bool speculative)
+{
+    if (speculative) {
+        l->speculating = false;
+        return;     /* the current SA, if any, carries on */
+    }
+    if (l->stopped)
+        return;
+    l->retry_due_ms = liveness_now(l) + l->retry_wait_ms;
+    l->retry_wait_ms = l->retry_wait_ms * 2 > l->cfg.retry_max_ms ? l->cfg.retry_max_ms : l->retry_wait_ms * 2;
+    liveness_set(l, LIVE_DOWN, LIVE_R_IKE_FAILED);
+}
+
+void liveness_probe_ok(struct liveness *l)
+{
+    l->probing = false;
+    l->last_rx_ms = liveness_now(l);
+    l->first_unanswered_tx_ms = 0;
+    if (l->state == LIVE_SUSPECT)
+        liveness_set(l, LIVE_UP, LIVE_R_PROBE_OK);
+}
+
+void liveness_probe_timeout(struct liveness *l)
+{
+    if (l->state == LIVE_UP || l->state == LIVE_SUSPECT)
+        liveness_dead(l, LIVE_R_PROBE_TIMEOUT);
+}
+
+void liveness_delete_received(struct liveness *l)
+{
+    if (l->state == LIVE_UP || l->state == LIVE_SUSPECT)
+        liveness_dead(l, LIVE_R_DELETE);
+}
+
+void liveness_data_sent(struct liveness *l)
+{
+    if (l->first_unanswered_tx_ms == 0)
+        l->first_unanswered_tx_ms = liveness_now(l);
+}
+
+void liveness_authentic_rx(struct liveness *l)
+{
+    l->last_rx_ms = liveness_now(l);
+    l->first_unanswered_tx_ms = 0;
+    if (l->state == LIVE_SUSPECT && !l->speculating)
+        liveness_set(l, LIVE_UP, LIVE_R_PROBE_OK);
+}
+
+static bool liveness_hint_means_state_lost(enum liveness_hint h)
+{
+    return h == LIVE_HINT_INVALID_IKE_SPI || h == LIVE_HINT_UNKNOWN_SPI;
+}
+
+void liveness_hint(struct liveness *l, enum liveness_hint h)
+{
+    if (l->stopped)
+        return;
+    if (l->state == LIVE_DOWN) {
+        liveness_connect(l, LIVE_R_RETRY);     /* a client is waiting: do not back off */
+        return;
+    }
+    if (l->state != LIVE_UP && l->state != LIVE_SUSPECT)
+        return;
+    ipsec_log(IPSEC_LOG_INFO, "event=liveness_hint hint=%s state=%s", liveness_hint_name(h),
+              liveness_state_name(l->state));
+    if (l->state == LIVE_UP) {
+        liveness_set(l, LIVE_SUSPECT, LIVE_R_HINT);
+        if (!l->probing)
+            liveness_probe_send(l);
+    }
+    if (l->cfg.speculative && liveness_hint_means_state_lost(h) && !l->speculating) {
+        l->speculating = true;
+        l->cb.start_ike(l->cb.arg, true);
+    }
+}
+
+uint64_t liveness_next_deadline(const struct liveness *l)
+{
+    uint64_t d = UINT64_MAX;
+
+    if (l->stopped)
+        return d;
+    if (l->state == LIVE_DOWN && l->retry_due_ms != 0)
+        d = l->retry_due_ms;
+    if (l->state == LIVE_UP && !l->probing) {
+        d = l->last_rx_ms + l->cfg.probe_interval_ms;
+        if (l->first_unanswered_tx_ms != 0 && l->first_unanswered_tx_ms + l->cfg.stall_ms < d)
+            d = l->first_unanswered_tx_ms + l->cfg.stall_ms;
+    }
+    return d;
+}
+
+void liveness_tick(struct liveness *l)
+{
+    uint64_t now = liveness_now(l);
+
+    if (l->stopped)
+        return;
+    if (l->state == LIVE_DOWN && l->retry_due_ms != 0 && l->retry_due_ms <= now) {
+        liveness_connect(l, LIVE_R_RETRY);
+        return;
+    }
+    if (l->state != LIVE_UP || l->probing)
+        return;
+    if (l->first_unanswered_tx_ms != 0 && l->first_unanswered_tx_ms + l->cfg.stall_ms <= now) {
+        l->first_unanswered_tx_ms = 0;
+        liveness_hint(l, LIVE_HINT_STALL);
+        return;
+    }
+    if (l->last_rx_ms + l->cfg.probe_interval_ms <= now)
+        liveness_probe_send(l);     /* idle probe: the state stays UP */
+}

@@ -1,0 +1,240 @@
+/* Liveness/failover decisions with a fake clock: each test drives events
+ * and checks the callbacks the tunnel layer would act on. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "ipsec/liveness.h"
+
+static uint64_t now = 10000;
+static int starts, spec_starts, probes, abandons;
+static unsigned last_gaps[3];
+static struct liveness L;
+
+static uint64_t fake_now(void *a) { (void)a; return now; }
+static void start_ike(void *a, bool spec) { (void)a; if (spec) spec_starts++; else starts++; }
+static void probe(void *a, const unsigned *g, int n)
+{
+    (void)a;
+    probes++;
+    assert_int_equal(n, 3);
+    memcpy(last_gaps, g, sizeof(last_gaps));
+}
+static void abandon(void *a) { (void)a; abandons++; }
+
+static const struct liveness_config cfg = { .probe_interval_ms = 1000, .dead_after_ms = 300, .stall_ms = 150,
+                                            .retry_ms = 200, .retry_max_ms = 1600, .speculative = true };
+
+static int setup(void **state)
+{
+    struct liveness_callbacks cb = { .now_ms = fake_now, .start_ike = start_ike, .probe = probe, .abandon = abandon };
+
+    (void)state;
+    now = 10000;
+    starts = spec_starts = probes = abandons = 0;
+    liveness_init(&L, &cfg, &cb);
+    return 0;
+}
+
+/* Runs timers as the loop would, up to now + ms. */
+static void advance(uint64_t ms)
+{
+    uint64_t end = now + ms;
+
+    for (;;) {
+        uint64_t d = liveness_next_deadline(&L);
+
+        if (d > end)
+            break;
+        now = d > now ? d : now;
+        liveness_tick(&L);
+    }
+    now = end;
+}
+
+static void bring_up(void)
+{
+    liveness_start(&L);
+    assert_int_equal(L.state, LIVE_CONNECTING);
+    assert_int_equal(starts, 1);
+    liveness_ike_established(&L, false);
+    assert_int_equal(L.state, LIVE_UP);
+}
+
+static void test_start_connects_and_establishment_brings_the_tunnel_up(void **state)
+{
+    (void)state;
+    bring_up();
+    assert_int_equal(L.n_history, 2);
+    assert_int_equal(L.history[1].why, LIVE_R_ESTABLISHED);
+}
+
+static void test_idle_tunnel_is_probed_on_the_dead_after_schedule(void **state)
+{
+    (void)state;
+    bring_up();
+    advance(999);
+    assert_int_equal(probes, 0);
+    advance(1);
+    assert_int_equal(probes, 1);
+    assert_int_equal(L.state, LIVE_UP);        /* an idle probe is not a suspicion */
+    assert_int_equal(last_gaps[0] + last_gaps[1] + last_gaps[2], 300);
+    liveness_probe_ok(&L);
+    advance(999);
+    assert_int_equal(probes, 1);
+    advance(1);
+    assert_int_equal(probes, 2);
+}
+
+static void test_unanswered_probe_abandons_the_sa_and_rekeys_at_once(void **state)
+{
+    (void)state;
+    bring_up();
+    advance(1000);
+    liveness_probe_timeout(&L);
+    assert_int_equal(abandons, 1);
+    assert_int_equal(starts, 2);
+    assert_int_equal(L.state, LIVE_CONNECTING);
+    liveness_ike_established(&L, false);
+    assert_int_equal(L.state, LIVE_UP);
+}
+
+static void test_stalled_data_makes_the_tunnel_suspect_and_traffic_clears_it(void **state)
+{
+    (void)state;
+    bring_up();
+    now += 100;
+    liveness_data_sent(&L);
+    advance(149);
+    assert_int_equal(L.state, LIVE_UP);
+    advance(1);
+    assert_int_equal(L.state, LIVE_SUSPECT);
+    assert_int_equal(probes, 1);
+    assert_int_equal(spec_starts, 0);          /* a stall alone does not re-key */
+    liveness_authentic_rx(&L);
+    assert_int_equal(L.state, LIVE_UP);
+}
+
+static void test_invalid_ike_spi_starts_a_speculative_rekey_and_switches_when_it_is_up(void **state)
+{
+    (void)state;
+    bring_up();
+    liveness_hint(&L, LIVE_HINT_INVALID_IKE_SPI);
+    assert_int_equal(L.state, LIVE_SUSPECT);
+    assert_int_equal(probes, 1);
+    assert_int_equal(spec_starts, 1);
+    liveness_hint(&L, LIVE_HINT_UNKNOWN_SPI);  /* no second speculation */
+    assert_int_equal(spec_starts, 1);
+    liveness_ike_established(&L, true);
+    assert_int_equal(abandons, 1);             /* the old SA goes only now */
+    assert_int_equal(L.state, LIVE_UP);
+    assert_int_equal(L.history[L.n_history - 1].why, LIVE_R_SPECULATIVE);
+}
+
+static void test_probe_timeout_during_speculation_waits_for_the_speculative_sa(void **state)
+{
+    (void)state;
+    bring_up();
+    liveness_hint(&L, LIVE_HINT_UNKNOWN_SPI);
+    liveness_probe_timeout(&L);
+    assert_int_equal(abandons, 1);
+    assert_int_equal(starts, 1);               /* no second IKE SA: one is on its way */
+    assert_int_equal(L.state, LIVE_CONNECTING);
+    liveness_ike_established(&L, true);
+    assert_int_equal(abandons, 1);
+    assert_int_equal(L.state, LIVE_UP);
+}
+
+static void test_authenticated_delete_rekeys_at_once(void **state)
+{
+    (void)state;
+    bring_up();
+    liveness_delete_received(&L);
+    assert_int_equal(abandons, 1);
+    assert_int_equal(starts, 2);
+    assert_int_equal(L.state, LIVE_CONNECTING);
+}
+
+static void test_failed_attempts_back_off_up_to_the_ceiling(void **state)
+{
+    uint64_t waits[6];
+
+    (void)state;
+    liveness_start(&L);
+    for (int i = 0; i < 6; i++) {
+        uint64_t t0;
+
+        liveness_ike_failed(&L, false);
+        assert_int_equal(L.state, LIVE_DOWN);
+        t0 = now;
+        advance(10000);
+        waits[i] = L.history[L.n_history - 1].at_ms - t0;
+        assert_int_equal(L.state, LIVE_CONNECTING);
+    }
+    assert_int_equal(waits[0], 200);
+    assert_int_equal(waits[1], 400);
+    assert_int_equal(waits[2], 800);
+    assert_int_equal(waits[3], 1600);
+    assert_int_equal(waits[5], 1600);
+    liveness_ike_established(&L, false);
+    liveness_ike_failed(&L, false);
+    advance(200);
+    assert_int_equal(L.state, LIVE_CONNECTING);  /* success reset the backoff */
+}
+
+static void test_a_hint_while_down_retries_without_waiting(void **state)
+{
+    (void)state;
+    liveness_start(&L);
+    liveness_ike_failed(&L, false);
+    liveness_hint(&L, LIVE_HINT_SYN_UNANSWERED);
+    assert_int_equal(L.state, LIVE_CONNECTING);
+    assert_int_equal(starts, 2);
+}
+
+static void test_failed_speculation_keeps_the_current_sa(void **state)
+{
+    (void)state;
+    bring_up();
+    liveness_hint(&L, LIVE_HINT_INVALID_IKE_SPI);
+    liveness_ike_failed(&L, true);
+    assert_int_equal(L.state, LIVE_SUSPECT);
+    liveness_probe_ok(&L);
+    assert_int_equal(L.state, LIVE_UP);
+    assert_int_equal(abandons, 0);
+}
+
+static void test_stopped_tunnel_takes_no_action(void **state)
+{
+    (void)state;
+    bring_up();
+    liveness_stop(&L);
+    advance(10000);
+    liveness_hint(&L, LIVE_HINT_INVALID_IKE_SPI);
+    assert_int_equal(probes, 0);
+    assert_int_equal(spec_starts, 0);
+    assert_int_equal(L.state, LIVE_DOWN);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_start_connects_and_establishment_brings_the_tunnel_up, setup),
+        cmocka_unit_test_setup(test_idle_tunnel_is_probed_on_the_dead_after_schedule, setup),
+        cmocka_unit_test_setup(test_unanswered_probe_abandons_the_sa_and_rekeys_at_once, setup),
+        cmocka_unit_test_setup(test_stalled_data_makes_the_tunnel_suspect_and_traffic_clears_it, setup),
+        cmocka_unit_test_setup(test_invalid_ike_spi_starts_a_speculative_rekey_and_switches_when_it_is_up, setup),
+        cmocka_unit_test_setup(test_probe_timeout_during_speculation_waits_for_the_speculative_sa, setup),
+        cmocka_unit_test_setup(test_authenticated_delete_rekeys_at_once, setup),
+        cmocka_unit_test_setup(test_failed_attempts_back_off_up_to_the_ceiling, setup),
+        cmocka_unit_test_setup(test_a_hint_while_down_retries_without_waiting, setup),
+        cmocka_unit_test_setup(test_failed_speculation_keeps_the_current_sa, setup),
+        cmocka_unit_test_setup(test_stopped_tunnel_takes_no_action, setup),
+    };
+
+    return cmocka_run_group_tests_name("liveness", tests, NULL, NULL);
+}
