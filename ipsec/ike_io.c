@@ -239,8 +239,16 @@ int ike_io_listen_500(struct ike_io *io, const struct sockaddr_in *bind_addr)
 {
     int rc;
 
-    uv_udp_init(io->loop, &io->udp500);
+    uv_udp_init_ex(io->loop, &io->udp500, AF_INET);
     io->udp500.data = io;
+    {
+        uv_os_fd_t fd;
+        int one = 1;
+
+        /* like the ESP socket: ready on the VIP before the VIP is ours */
+        if (uv_fileno((uv_handle_t *)&io->udp500, &fd) == 0)
+            (void)setsockopt(fd, IPPROTO_IP, IP_FREEBIND, &one, sizeof(one));
+    }
     rc = uv_udp_bind(&io->udp500, (const struct sockaddr *)bind_addr, UV_UDP_REUSEADDR);
     if (rc == 0)
         rc = uv_udp_recv_start(&io->udp500, ike_io_alloc500, ike_io_recv500);

@@ -70,6 +70,11 @@ int ike_ctx_add_peer(struct ike_ctx *ctx, const struct ike_peer_config *cfg)
     return ctx->n_peers++;
 }
 
+void ike_ctx_set_accepting(struct ike_ctx *ctx, bool accepting)
+{
+    ctx->refuse_new = !accepting;
+}
+
 void ike_ctx_set_cookie_threshold(struct ike_ctx *ctx, unsigned n)
 {
     ctx->cookie_threshold = n;
@@ -408,7 +413,7 @@ void ike_ctx_input(struct ike_ctx *ctx, uint32_t src, uint16_t sport, uint32_t d
     memcpy(msg, data, len);     /* SK is decrypted in place */
     response = (h.flags & IKE_FLAG_RESPONSE) != 0;
     if (h.exchange == IKE_SA_INIT) {
-        if (!response && h.spi_r == 0 && (h.flags & IKE_FLAG_INITIATOR))
+        if (!response && h.spi_r == 0 && (h.flags & IKE_FLAG_INITIATOR) && !ctx->refuse_new)
             ike_init_handle_request(ctx, src, sport, dst, &h, msg, len, &pl);
         else if (response && (sa = ike_ctx_find_initiated(ctx, h.spi_i)) != NULL &&
                  sa->state == IKE_S_INIT_SENT)
@@ -642,6 +647,8 @@ bool ike_sa_is_initiator(const struct ike_sa *sa) { return sa->initiator; }
 uint64_t ike_sa_spi_i(const struct ike_sa *sa) { return sa->spi_i; }
 uint64_t ike_sa_spi_r(const struct ike_sa *sa) { return sa->spi_r; }
 uint32_t ike_sa_peer_addr(const struct ike_sa *sa) { return sa->peer_addr; }
+uint16_t ike_sa_peer_port(const struct ike_sa *sa) { return sa->peer_port; }
+uint64_t ike_sa_created_ms(const struct ike_sa *sa) { return sa->created_ms; }
 int ike_sa_peer_index(const struct ike_sa *sa) { return sa->peer; }
 const struct ike_identity *ike_sa_peer_identity(const struct ike_sa *sa) { return &sa->peer_id; }
 
@@ -662,6 +669,32 @@ int ike_ctx_count_sas(const struct ike_ctx *ctx)
 
     for (const struct ike_sa *sa = ctx->sas; sa != NULL; sa = sa->next)
         n++;
+    return n;
+}
+
+int ike_ctx_delete_all(struct ike_ctx *ctx)
+{
+    struct ike_sa *sa, *next;
+    int n = 0;
+
+    for (sa = ctx->sas; sa != NULL; sa = next) {
+        next = sa->next;
+        if (sa->state == IKE_S_ESTABLISHED) {
+            n++;
+            (void)ike_sa_delete(sa);
+        } else if (sa->state != IKE_S_DELETING) {
+            ike_sa_destroy(sa);     /* half-open: nothing to tell the peer */
+        }
+    }
+    return n;
+}
+
+int ike_ctx_count_established(const struct ike_ctx *ctx, int peer)
+{
+    int n = 0;
+
+    for (const struct ike_sa *sa = ctx->sas; sa != NULL; sa = sa->next)
+        n += sa->peer == peer && sa->state == IKE_S_ESTABLISHED;
     return n;
 }
 

@@ -123,6 +123,8 @@ void ike_ctx_free(struct ike_ctx **ctx);
 int ike_ctx_add_peer(struct ike_ctx *ctx, const struct ike_peer_config *cfg);
 /* Half-open SAs above which a responder demands a COOKIE (default 32). */
 void ike_ctx_set_cookie_threshold(struct ike_ctx *ctx, unsigned n);
+/* A responder that is shutting down stops answering new IKE_SA_INITs. */
+void ike_ctx_set_accepting(struct ike_ctx *ctx, bool accepting);
 const struct ike_stats *ike_ctx_stats(const struct ike_ctx *ctx);
 
 /* A datagram for IKE (the non-ESP marker already stripped). */
@@ -151,11 +153,17 @@ bool ike_sa_is_initiator(const struct ike_sa *sa);
 uint64_t ike_sa_spi_i(const struct ike_sa *sa);
 uint64_t ike_sa_spi_r(const struct ike_sa *sa);
 uint32_t ike_sa_peer_addr(const struct ike_sa *sa);
+uint16_t ike_sa_peer_port(const struct ike_sa *sa);
+uint64_t ike_sa_created_ms(const struct ike_sa *sa);
 int ike_sa_peer_index(const struct ike_sa *sa);
 const struct ike_identity *ike_sa_peer_identity(const struct ike_sa *sa);
 /* Current CHILD SA SPIs (host order); false when none is installed. */
 bool ike_sa_child_spis(const struct ike_sa *sa, uint32_t *spi_in, uint32_t *spi_out);
 int ike_ctx_count_sas(const struct ike_ctx *ctx);
+/* DELETE every established IKE SA (graceful shutdown); returns how many. */
+int ike_ctx_delete_all(struct ike_ctx *ctx);
+/* Established IKE SAs of peer config index peer (responder tunnels). */
+int ike_ctx_count_established(const struct ike_ctx *ctx, int peer);
 struct ike_sa *ike_ctx_find_by_peer(const struct ike_ctx *ctx, uint32_t peer_addr);
 
 const char *ike_state_name(enum ike_sa_state s);

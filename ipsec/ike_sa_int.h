@@ -113,6 +113,7 @@ struct ike_ctx {
     int n_peers;
     struct ike_sa *sas;
     unsigned cookie_threshold;
+    bool refuse_new;                /* shutting down: no new responder SAs */
     uint8_t cookie_secret[32];
     uint64_t unauth_window_ms;
     unsigned unauth_in_window;

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #define UDP_ENCAP_DGRAM_MAX (64u * 1024u)  /* libuv's recvmmsg chunk size */
@@ -110,6 +111,13 @@ int udp_encap_open(struct udp_encap *ue, uv_loop_t *loop, const struct sockaddr_
     ue->udp.data = ue;
     ue->keepalive.data = ue;
     ue->open_handles = 2;
+    if (flags & UDP_ENCAP_FREEBIND) {
+        uv_os_fd_t fd;
+        int one = 1;
+
+        if (uv_fileno((uv_handle_t *)&ue->udp, &fd) == 0)
+            (void)setsockopt(fd, IPPROTO_IP, IP_FREEBIND, &one, sizeof(one));
+    }
     rc = uv_udp_bind(&ue->udp, (const struct sockaddr *)bind_addr, 0);
     if (rc == 0) {
         udp_encap_sockopts(ue, flags);

@@ -44,6 +44,7 @@ enum udp_encap_kind {
 
 enum udp_encap_flags {
     UDP_ENCAP_ZERO_CSUM = 1,
+    UDP_ENCAP_FREEBIND = 2,     /* bind an address not (yet) ours: a VIP before it moves here */
 };
 
 struct udp_encap_counters {

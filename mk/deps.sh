@@ -6,9 +6,9 @@ cd "$(dirname "$0")/.."
 
 BUILD_PKGS="build-essential pkg-config dpkg-dev ca-certificates libuv1-dev libmbedtls-dev node-llhttp
  libcmocka-dev libinih-dev clang libclang-rt-14-dev"
-TEST_PKGS="python3 procps iproute2 tshark tcpdump openssl
+TEST_PKGS="python3 procps iproute2 tshark tcpdump openssl curl util-linux
  strongswan-charon strongswan-swanctl libcharon-extra-plugins libstrongswan-standard-plugins
- libstrongswan-extra-plugins"
+ libstrongswan-extra-plugins dovecot-imapd dovecot-pop3d nginx-light"
 
 missing=""
 for p in $BUILD_PKGS $TEST_PKGS; do
@@ -29,7 +29,16 @@ if [ -n "$missing" ]; then
     if [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*Packages*' -mtime -1 2>/dev/null | head -n 1)" ]; then
         apt-get update -q
     fi
+    # Tests start the services they need themselves: keep the packages'
+    # init scripts from starting system-wide daemons while installing.
+    made_policy=
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+        chmod 755 /usr/sbin/policy-rc.d
+        made_policy=1
+    fi
     # shellcheck disable=SC2086
     apt-get install -y -q --no-install-recommends $missing
+    if [ -n "$made_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi
 fi
 sh mk/fetch-lwip.sh build/src

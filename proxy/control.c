@@ -14,7 +14,7 @@
 
 struct control {
     uv_pipe_t server;
-    const struct config *cfg;
+    const struct status_source *src;
     char path[CFG_PATH_MAX];
 };
 
@@ -76,9 +76,9 @@ static void control_conn_command(struct control_conn *c)
 
     c->cmd[strcspn(c->cmd, "\r\n")] = '\0';
     if (strcmp(c->cmd, "status") == 0)
-        reply = status_render(c->ctl->cfg, false);
+        reply = status_render(c->ctl->src, false);
     else if (strcmp(c->cmd, "status json") == 0)
-        reply = status_render(c->ctl->cfg, true);
+        reply = status_render(c->ctl->src, true);
     else
         reply = strdup("error: unknown command (try: status, status json)\n");
     control_conn_reply(c, reply);
@@ -147,14 +147,15 @@ static int control_mkdir_parent(const char *path)
     return 0;
 }
 
-int control_start(uv_loop_t *loop, const struct config *cfg, struct control **ctl_r)
+int control_start(uv_loop_t *loop, const struct status_source *src, struct control **ctl_r)
 {
+    const struct config *cfg = src->cfg;
     struct control *ctl = calloc(1, sizeof(*ctl));
     int rc;
 
     if (ctl == NULL)
         return UV_ENOMEM;
-    ctl->cfg = cfg;
+    ctl->src = src;
     snprintf(ctl->path, sizeof(ctl->path), "%s", cfg->control);
     rc = control_mkdir_parent(ctl->path);
     if (rc == 0) {

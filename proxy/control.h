@@ -10,11 +10,12 @@
 #include <uv.h>
 
 #include "config/config.h"
+#include "proxy/status.h"
 
 struct control;
 
 /* Returns 0 or a negative libuv error; *ctl_r is set on success. */
-int control_start(uv_loop_t *loop, const struct config *cfg, struct control **ctl_r);
+int control_start(uv_loop_t *loop, const struct status_source *src, struct control **ctl_r);
 /* Closes the server and removes the socket file; frees on close. */
 void control_stop(struct control **ctl);
 

@@ -1,23 +1,38 @@
 /*
- * Process lifetime. SIGINT or SIGTERM closes every handle; the loop then
- * drains (pending close callbacks run) and run returns 0.
+ * Process lifetime. Start: control socket, tunnels (IKE, ESP, netstack),
+ * then the role (backend: forwarding listeners; frontend: tunnels toward
+ * the VIPs). SIGINT or SIGTERM: the role stops accepting, every IKE SA is
+ * deleted with an authenticated DELETE (so peers re-key at once instead of
+ * waiting for liveness), then every handle closes, the loop drains and run
+ * returns 0.
  */
 #include "proxy/runtime.h"
+#include "proxy/backend.h"
 #include "proxy/control.h"
+#include "proxy/ike_config.h"
 #include "proxy/log.h"
 #include "proxy/status.h"
+#include "ipsec/ike_cert.h"
+#include "ipsec/tunnel.h"
 
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
 #include <uv.h>
 
+#define SHUTDOWN_DELETE_WAIT_MS 200
+
 struct runtime {
     uv_loop_t loop;
     uv_signal_t sigint, sigterm;
     struct control *control;
     struct config *cfg;
+    struct status_source status;
+    struct tunnel_mgr *tm;
+    struct backend *backend;
+    struct ike_cert_auth *certs[CFG_MAX_TUNNELS];
     int stopping;
+    int exit_code;
 };
 
 static void runtime_close_walk(uv_handle_t *h, void *arg)
@@ -25,6 +40,15 @@ static void runtime_close_walk(uv_handle_t *h, void *arg)
     (void)arg;
     if (!uv_is_closing(h))
         uv_close(h, NULL);
+}
+
+static void runtime_finish(void *arg)
+{
+    struct runtime *rt = arg;
+
+    rt->tm = NULL;
+    rt->status.tm = NULL;
+    uv_walk(&rt->loop, runtime_close_walk, NULL);
 }
 
 static void runtime_stop(struct runtime *rt, const char *why)
@@ -36,12 +60,77 @@ static void runtime_stop(struct runtime *rt, const char *why)
     control_stop(&rt->control);
     uv_signal_stop(&rt->sigint);
     uv_signal_stop(&rt->sigterm);
-    uv_walk(&rt->loop, runtime_close_walk, NULL);
+    if (rt->backend != NULL)
+        backend_close_listeners(rt->backend);
+    if (rt->tm != NULL)
+        tunnel_mgr_shutdown(rt->tm, SHUTDOWN_DELETE_WAIT_MS, runtime_finish, rt);
+    else
+        runtime_finish(rt);
 }
 
 static void runtime_on_signal(uv_signal_t *h, int signum)
 {
     runtime_stop(h->data, signum == SIGINT ? "SIGINT" : "SIGTERM");
+}
+
+static void runtime_tunnel_event(void *arg, struct tunnel *t, enum tunnel_event ev)
+{
+    static const char *const names[] = { "up", "suspect", "down", "rekeyed" };
+
+    (void)arg;
+    log_event(ev == TUNNEL_EV_DOWN ? LOG_WARN : LOG_INFO, "tunnel", "name=%s event=%s", tunnel_name(t),
+              names[ev]);
+}
+
+/* Frontend: one initiating tunnel per [tunnel], watched by liveness. */
+static int runtime_frontend_tunnels(struct runtime *rt)
+{
+    for (int i = 0; i < rt->cfg->n_tunnels; i++) {
+        const struct cfg_tunnel *ct = &rt->cfg->tunnels[i];
+        struct liveness_config lc = {
+            .probe_interval_ms = ct->probe_interval_ms,
+            .dead_after_ms = ct->dead_after_ms,
+            .stall_ms = ct->dead_after_ms / 2 > 100 ? ct->dead_after_ms / 2 : 100,
+            .retry_ms = 200,
+            .retry_max_ms = 5000,
+            .speculative = true,
+        };
+        struct ike_peer_config pc;
+        char err[512];
+        int rc;
+
+        if (ike_config_from_tunnel(ct, &pc, err, sizeof(err)) != 0) {
+            log_event(LOG_ERROR, "tunnel_config_failed", "tunnel=%s error=\"%s\"", ct->name, err);
+            return UV_EINVAL;
+        }
+        rt->certs[i] = pc.cert;
+        rc = tunnel_add(rt->tm, &pc, &lc, runtime_tunnel_event, rt, NULL);
+        explicit_bzero(&pc, sizeof(pc));
+        if (rc != 0)
+            return rc;
+    }
+    tunnel_mgr_start(rt->tm);
+    return 0;
+}
+
+static int runtime_start_role(struct runtime *rt)
+{
+    const struct cfg_tunnel *t0 = &rt->cfg->tunnels[0];
+    struct tunnel_mgr_config tc = {
+        .local_addr = t0->local.s_addr,
+        .udp_port = t0->udp_port,
+        .listen_500 = rt->cfg->role == CFG_ROLE_BACKEND,
+        .freebind = rt->cfg->role == CFG_ROLE_BACKEND,
+        .keylog = rt->cfg->keylog[0] ? rt->cfg->keylog : NULL,
+    };
+    int rc = tunnel_mgr_open(&rt->tm, &rt->loop, &tc);
+
+    if (rc != 0)
+        return rc;
+    rt->status.tm = rt->tm;
+    if (rt->cfg->role == CFG_ROLE_BACKEND)
+        return backend_start(&rt->backend, &rt->loop, rt->cfg, rt->tm);
+    return runtime_frontend_tunnels(rt);
 }
 
 int runtime_run(struct config *cfg)
@@ -51,6 +140,7 @@ int runtime_run(struct config *cfg)
 
     memset(&rt, 0, sizeof(rt));
     rt.cfg = cfg;
+    rt.status.cfg = cfg;
     signal(SIGPIPE, SIG_IGN);
     status_mark_start();
     rc = uv_loop_init(&rt.loop);
@@ -64,22 +154,29 @@ int runtime_run(struct config *cfg)
     uv_signal_start(&rt.sigint, runtime_on_signal, SIGINT);
     uv_signal_start(&rt.sigterm, runtime_on_signal, SIGTERM);
 
-    rc = control_start(&rt.loop, cfg, &rt.control);
+    rc = control_start(&rt.loop, &rt.status, &rt.control);
     if (rc != 0) {
         char q[CFG_PATH_MAX + 8];
 
-        log_event(LOG_ERROR, "control_failed", "path=%s error=%s",
-                  log_quote(cfg->control, q, sizeof(q)), uv_strerror(rc));
+        log_event(LOG_ERROR, "control_failed", "path=%s error=%s", log_quote(cfg->control, q, sizeof(q)),
+                  uv_strerror(rc));
+        rt.exit_code = 1;
         runtime_stop(&rt, "startup_failed");
-        uv_run(&rt.loop, UV_RUN_DEFAULT);
-        uv_loop_close(&rt.loop);
-        return 1;
+    } else if ((rc = runtime_start_role(&rt)) != 0) {
+        log_event(LOG_ERROR, "start_failed", "role=%s error=%s", config_role_name(cfg->role), uv_strerror(rc));
+        rt.exit_code = 1;
+        runtime_stop(&rt, "startup_failed");
+    } else {
+        log_event(LOG_INFO, "started", "role=%s pid=%ld version=%s tunnels=%d listeners=%d forwards=%d",
+                  config_role_name(cfg->role), (long)getpid(), ESPROXY_VERSION, cfg->n_tunnels,
+                  cfg->n_listeners, cfg->n_forwards);
     }
-    log_event(LOG_INFO, "started", "role=%s pid=%ld version=%s tunnels=%d listeners=%d forwards=%d",
-              config_role_name(cfg->role), (long)getpid(), ESPROXY_VERSION, cfg->n_tunnels,
-              cfg->n_listeners, cfg->n_forwards);
     uv_run(&rt.loop, UV_RUN_DEFAULT);
     rc = uv_loop_close(&rt.loop);
-    log_event(LOG_INFO, "stopped", "clean=%s", rc == 0 ? "yes" : "no");
-    return 0;
+    backend_free(&rt.backend);
+    for (int i = 0; i < CFG_MAX_TUNNELS; i++)
+        ike_cert_free(&rt.certs[i]);
+    if (rt.exit_code == 0)
+        log_event(LOG_INFO, "stopped", "clean=%s", rc == 0 ? "yes" : "no");
+    return rt.exit_code;
 }

@@ -6,8 +6,16 @@
 
 #include "config/config.h"
 
+struct tunnel_mgr;
+
+/* What the running process exposes to `esproxy status`. */
+struct status_source {
+    const struct config *cfg;
+    struct tunnel_mgr *tm;      /* NULL before the tunnels exist */
+};
+
 void status_mark_start(void);
 /* Returns a malloc'd reply, or NULL when out of memory. */
-char *status_render(const struct config *cfg, bool json);
+char *status_render(const struct status_source *src, bool json);
 
 #endif

@@ -16,8 +16,9 @@ log_level = debug
 control = $T/control.sock
 
 [tunnel main]
-local = 10.99.2.10
-peer = 10.99.2.100
+local = 127.0.0.1
+peer = 127.0.0.2
+udp_port = 14700
 local_id = fe.test
 peer_id = mail.test
 psk_file = $T/psk
@@ -41,7 +42,7 @@ start_and_stop() {
     pass "$label starts"
     if [ "$sig" = TERM ]; then
         "$ESPROXY" status -s "$T/control.sock" >"$T/status" 2>&1
-        grep -q "role=frontend" "$T/status" && grep -q "^tunnel main: local 10.99.2.10 peer 10.99.2.100" "$T/status" \
+        grep -q "role=frontend" "$T/status" && grep -q "^tunnel main: local 127.0.0.1 peer 127.0.0.2" "$T/status" \
             && pass "$label status" || fail "$label status" "$(cat "$T/status")"
         "$ESPROXY" status --json -c "$T/fe.ini" >"$T/status.json" 2>&1
         python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["role"]=="frontend" and d["tunnels"][0]["name"]=="main"' \

@@ -1,0 +1,231 @@
+# The namespace cluster lab: sourced by lab tests, not run.
+#
+#   client (10.99.1.2) --- fe (10.99.1.1 | 10.99.2.10) --- switch bridge --- be1 (10.99.2.11)
+#                                                                        \-- be2 (10.99.2.12)
+#   VIP 10.99.2.100 on a back-end node (moved by hand or by keepalived)
+#
+# Each back-end node runs real dovecot (IMAP + POP3, plaintext auth, one
+# maildir shared by both nodes, as cluster storage would be), real nginx
+# and esproxy's backend role; all of them listen on 127.0.0.1 inside the
+# node, and the backend role forwards the protected ports to them. Every
+# process is started here with its PID recorded; lab_cleanup stops them by
+# PID and deletes the namespaces. Traffic stays inside these namespaces.
+#
+# Needs: LAB (scratch dir), P (namespace prefix), ROOT (repo root).
+
+LAB_VIP=10.99.2.100
+LAB_PSK=lab-psk-0123456789abcdef
+LAB_USER=alice
+LAB_PASS=secret123
+lab_pids=
+
+lab_track() { lab_pids="$lab_pids $1"; }
+
+lab_ns() { echo "$P$1"; }
+
+lab_net() {     # creates client, fe, sw, be1, be2
+    ip netns add "$(lab_ns sw)" || return 1
+    for n in client fe be1 be2; do ip netns add "$(lab_ns $n)" || return 1; done
+    ip -n "$(lab_ns sw)" link add br0 type bridge
+    ip -n "$(lab_ns sw)" link set br0 up
+    ip link add eth1 netns "$(lab_ns client)" type veth peer name eth1 netns "$(lab_ns fe)"
+    ip -n "$(lab_ns client)" addr add 10.99.1.2/24 dev eth1
+    ip -n "$(lab_ns fe)" addr add 10.99.1.1/24 dev eth1
+    i=10
+    for n in fe be1 be2; do
+        ip link add eth0 netns "$(lab_ns $n)" type veth peer name "p-$n" netns "$(lab_ns sw)"
+        ip -n "$(lab_ns sw)" link set "p-$n" master br0 up
+        ip -n "$(lab_ns $n)" addr add "10.99.2.$i/24" dev eth0
+        ip -n "$(lab_ns $n)" link set eth0 up
+        i=$((i + 1))
+    done
+    for n in client fe be1 be2; do
+        ip -n "$(lab_ns $n)" link set lo up
+        ip netns exec "$(lab_ns $n)" sysctl -qw net.ipv4.ip_forward=0
+    done
+    ip -n "$(lab_ns client)" link set eth1 up
+    ip -n "$(lab_ns fe)" link set eth1 up
+    for n in be1 be2; do
+        # the backend role binds the VIP before holding it with IP_FREEBIND
+        # (no ip_nonlocal_bind here, to prove it); an unprivileged backend
+        # may bind UDP 500
+        ip netns exec "$(lab_ns $n)" sysctl -qw net.ipv4.ip_nonlocal_bind=0
+        ip netns exec "$(lab_ns $n)" sysctl -qw net.ipv4.ip_unprivileged_port_start=0
+    done
+}
+
+lab_vip_add() { # node
+    ip -n "$(lab_ns "$1")" addr add "$LAB_VIP/24" dev eth0
+}
+
+lab_mail() {    # the shared mail store with one message of $1 bytes (default 2 KB)
+    size=${1:-2000}
+    mkdir -p "$LAB/mail/shared/$LAB_USER/Maildir/cur" "$LAB/mail/shared/$LAB_USER/Maildir/new" \
+             "$LAB/mail/shared/$LAB_USER/Maildir/tmp"
+    printf '%s:{PLAIN}%s\n' "$LAB_USER" "$LAB_PASS" >"$LAB/mail/users"
+    {
+        printf 'From: lab@example.test\r\nTo: %s@example.test\r\nSubject: lab message\r\n' "$LAB_USER"
+        printf 'Date: Fri, 27 Nov 2026 00:00:00 +0000\r\nMessage-ID: <lab1@example.test>\r\n\r\n'
+        head -c "$size" /dev/urandom | base64 -w 76 | sed 's/$/\r/'
+    } >"$LAB/mail/shared/$LAB_USER/Maildir/cur/1700000000.M1P1.lab:2,S"
+    chown -R 65534:65534 "$LAB/mail/shared"
+    chmod 755 "$LAB/mail"
+}
+
+lab_dovecot() { # node [haproxy]
+    n=$1 hp=${2:-no}
+    d="$LAB/$n/dovecot"
+    mkdir -p "$d/run" "$d/state"
+    cat >"$d/dovecot.conf" <<EOF
+base_dir = $d/run
+state_dir = $d/state
+log_path = $d/dovecot.log
+info_log_path = $d/dovecot.log
+protocols = imap pop3
+listen = 127.0.0.1
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+login_trusted_networks = 127.0.0.0/8
+haproxy_trusted_networks = 127.0.0.0/8
+service imap-login {
+  inet_listener imap {
+    port = 143
+    haproxy = $hp
+  }
+}
+service pop3-login {
+  inet_listener pop3 {
+    port = 110
+    haproxy = $hp
+  }
+}
+passdb {
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u $LAB/mail/users
+}
+userdb {
+  driver = static
+  args = uid=65534 gid=65534 home=$LAB/mail/shared/%u
+}
+mail_location = maildir:~/Maildir
+EOF
+    ip netns exec "$(lab_ns "$n")" dovecot -F -c "$d/dovecot.conf" >"$d/stdout" 2>&1 &
+    lab_track $!
+    i=0
+    while ! ip netns exec "$(lab_ns "$n")" doveadm -c "$d/dovecot.conf" auth test "$LAB_USER" "$LAB_PASS" \
+            >/dev/null 2>&1 && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+}
+
+lab_nginx() {   # node [proxy_protocol]
+    n=$1 pp=${2:-}
+    w="$LAB/$n/web"
+    mkdir -p "$w/logs" "$w/tmp" "$LAB/web/html"
+    [ -f "$LAB/web/html/index.html" ] || echo "esproxy lab" >"$LAB/web/html/index.html"
+    cat >"$w/nginx.conf" <<EOF
+daemon off; master_process on; worker_processes 1; events { worker_connections 512; }
+pid $w/nginx.pid; error_log $w/logs/error.log info;
+http {
+  log_format lab '\$remote_addr \$proxy_protocol_addr \$request \$status \$body_bytes_sent';
+  access_log $w/logs/access.log lab;  default_type application/octet-stream;
+  client_body_temp_path $w/tmp/body;  proxy_temp_path $w/tmp/proxy;
+  fastcgi_temp_path $w/tmp/fastcgi;  uwsgi_temp_path $w/tmp/uwsgi;  scgi_temp_path $w/tmp/scgi;
+  client_max_body_size 100m;
+  server { listen 127.0.0.1:8080 ${pp};  root $LAB/web/html;
+           location /health { return 200 "ok $n\n"; }
+           location /upload { return 200 "uploaded\n"; } }
+}
+EOF
+    ip netns exec "$(lab_ns "$n")" nginx -p "$w" -c "$w/nginx.conf" -e "$w/logs/error.log" >"$w/stdout" 2>&1 &
+    lab_track $!
+}
+
+lab_backend_conf() {    # node [proxy_protocol]
+    n=$1 pp=${2:-none}
+    mkdir -p "$LAB/$n"
+    printf '%s\n' "$LAB_PSK" >"$LAB/psk"
+    chmod 644 "$LAB/psk"
+    cat >"$LAB/$n/backend.ini" <<EOF
+[esproxy]
+role = backend
+log_level = ${LAB_LOG_LEVEL:-info}
+control = $LAB/$n/control.sock
+[tunnel main]
+local = $LAB_VIP
+peer = any
+local_id = mail.example.test
+peer_id = fe.example.test
+psk_file = $LAB/psk
+protected_ports = 80,110,143
+[forward]
+110 = 127.0.0.1:110
+143 = 127.0.0.1:143
+80 = 127.0.0.1:8080
+proxy_protocol = $pp
+EOF
+}
+
+lab_backend() {     # node [user]
+    n=$1 user=${2:-root}
+    [ -f "$LAB/$n/backend.ini" ] || lab_backend_conf "$n"
+    if [ "$user" = root ]; then
+        ip netns exec "$(lab_ns "$n")" "$ROOT/build/esproxy" run -c "$LAB/$n/backend.ini" >"$LAB/$n/backend.log" 2>&1 &
+    else
+        chmod 755 "$LAB" "$LAB/$n"
+        chmod 777 "$LAB/$n"
+        ip netns exec "$(lab_ns "$n")" setpriv --reuid="$user" --regid=nogroup --clear-groups \
+            "$ROOT/build/esproxy" run -c "$LAB/$n/backend.ini" >"$LAB/$n/backend.log" 2>&1 &
+    fi
+    lab_track $!
+    eval "lab_backend_pid_$n=$!"
+    i=0; while [ ! -S "$LAB/$n/control.sock" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+}
+
+lab_frontend_conf() {   # file
+    cat >"$1" <<EOF
+[esproxy]
+role = frontend
+log_level = ${LAB_LOG_LEVEL:-info}
+control = $LAB/fe/control.sock
+keylog = $LAB/fe/keys.log
+[tunnel main]
+local = 10.99.2.10
+peer = $LAB_VIP
+local_id = fe.example.test
+peer_id = mail.example.test
+psk_file = $LAB/psk
+protected_ports = 80,110,143
+probe_interval_ms = ${LAB_PROBE_MS:-1000}
+dead_after_ms = ${LAB_DEAD_MS:-300}
+[listen imap]
+address = 10.99.1.1:143
+protocol = imap
+[listen pop3]
+address = 10.99.1.1:110
+protocol = pop3
+[listen http]
+address = 10.99.1.1:80
+protocol = http
+EOF
+}
+
+lab_client() {  # run a command in the client namespace
+    ip netns exec "$(lab_ns client)" "$@"
+}
+
+lab_stop_all() {   # stop every tracked process and wait for it, so ports are free again
+    for p in $lab_pids; do kill "$p" 2>/dev/null; done
+    for p in $lab_pids; do
+        i=0; while kill -0 "$p" 2>/dev/null && [ $i -lt 40 ]; do sleep 0.05; i=$((i + 1)); done
+        kill -9 "$p" 2>/dev/null
+        wait "$p" 2>/dev/null
+    done
+    lab_pids=
+}
+
+lab_cleanup() {
+    for p in $lab_pids; do kill "$p" 2>/dev/null; done
+    sleep 0.3
+    for p in $lab_pids; do kill -9 "$p" 2>/dev/null; done
+    for n in client fe be1 be2 sw; do ip netns del "$(lab_ns $n)" 2>/dev/null; done
+}
