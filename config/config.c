@@ -14,10 +14,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+static void cfg_error_add(struct load_ctx *ctx, int line, const char *text);
+
+void cfg_error_file(struct load_ctx *ctx, const char *file, int line, const char *fmt, ...)
+{
+    char msg[1024], text[2200];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    snprintf(text, sizeof(text), "%s:%d: %s", file, line, msg);
+    /* sorted after the main file's errors */
+    cfg_error_add(ctx, 1 << 30, text);
+}
+
 void cfg_error_at(struct load_ctx *ctx, int line, const char *fmt, ...)
 {
     struct config *cfg = ctx->cfg;
-    struct cfg_error *e;
     char msg[1024], text[2200];
     va_list ap;
 
@@ -31,6 +45,14 @@ void cfg_error_at(struct load_ctx *ctx, int line, const char *fmt, ...)
                  ctx->env_names[-line - 1], msg);
     else
         snprintf(text, sizeof(text), "%s: %s", cfg->path, msg);
+    cfg_error_add(ctx, line > 0 ? line : 0, text);
+}
+
+static void cfg_error_add(struct load_ctx *ctx, int line, const char *text)
+{
+    struct config *cfg = ctx->cfg;
+    struct cfg_error *e;
+
     e = realloc(cfg->errors, sizeof(*e) * (size_t)(cfg->n_errors + 1));
     if (e == NULL || (e[cfg->n_errors].text = strdup(text)) == NULL) {
         if (e != NULL)
@@ -38,7 +60,7 @@ void cfg_error_at(struct load_ctx *ctx, int line, const char *fmt, ...)
         ctx->oom = 1;
         return;
     }
-    e[cfg->n_errors].line = line > 0 ? line : 0;
+    e[cfg->n_errors].line = line;
     cfg->errors = e;
     cfg->n_errors++;
 }
@@ -497,6 +519,7 @@ void config_free(struct config **cfgp)
     for (int i = 0; i < cfg->n_errors; i++)
         free(cfg->errors[i].text);
     free(cfg->errors);
+    free(cfg->routes);
     explicit_bzero(cfg, sizeof(*cfg));     /* PSKs live inside */
     free(cfg);
     *cfgp = NULL;

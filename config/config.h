@@ -33,6 +33,7 @@ enum cfg_protocol { CFG_PROTO_POP3, CFG_PROTO_IMAP, CFG_PROTO_HTTP };
 enum cfg_tls { CFG_TLS_NONE, CFG_TLS_STARTTLS, CFG_TLS_IMPLICIT };
 enum cfg_auth { CFG_AUTH_PSK, CFG_AUTH_CERT };
 enum cfg_proxy_protocol { CFG_PROXY_PROTOCOL_NONE, CFG_PROXY_PROTOCOL_V2 };
+enum cfg_plaintext { CFG_PLAINTEXT_AUTO, CFG_PLAINTEXT_YES, CFG_PLAINTEXT_NO };
 
 /* Algorithm identifiers as written in proposal strings (strongSwan style). */
 enum cfg_encr { CFG_ENCR_NONE, CFG_ENCR_AES_GCM16, CFG_ENCR_AES_CBC, CFG_ENCR_CHACHA20_POLY1305 };
@@ -83,6 +84,7 @@ struct cfg_tunnel {
     unsigned ike_lifetime_s;
     unsigned child_lifetime_s;
     unsigned mtu;
+    enum cfg_proxy_protocol proxy_protocol;  /* frontend: PROXY v2 header on each inner stream */
 };
 
 struct cfg_listener {
@@ -94,6 +96,19 @@ struct cfg_listener {
     char cert[CFG_PATH_MAX], key[CFG_PATH_MAX];
     char tunnel[CFG_NAME_MAX];
     uint16_t backend_port;
+    enum cfg_plaintext plaintext_auth;
+    unsigned max_line;
+    unsigned max_literal;
+    unsigned max_header_bytes;
+    unsigned max_auth_failures;
+    unsigned preauth_idle_s;
+    unsigned idle_s;
+};
+
+/* One line of the routing map: a user or @domain served by a tunnel. */
+struct cfg_route {
+    char key[256];                  /* "alice@example.test" or "@example.test" */
+    int tunnel;                     /* index into tunnels */
 };
 
 struct cfg_forward {
@@ -121,6 +136,14 @@ struct config {
     int n_listeners;
     char routing_map[CFG_PATH_MAX];
     char routing_default[CFG_NAME_MAX];
+    struct cfg_route *routes;       /* from routing_map */
+    int n_routes;
+    unsigned max_connections;
+    unsigned max_per_client;
+    unsigned connect_timeout_ms;
+    unsigned login_timeout_s;
+    unsigned hold_ms;
+    unsigned hold_max;
     struct cfg_forward forwards[CFG_MAX_FORWARDS];
     int n_forwards;
     enum cfg_proxy_protocol proxy_protocol;

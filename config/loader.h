@@ -6,7 +6,7 @@
 #include "config/ini_collect.h"
 #include "config/schema.h"
 
-#define MAX_SCHEMA_KEYS 64
+#define MAX_SCHEMA_KEYS 96
 
 /* One interpreted section instance. */
 struct section_slot {
@@ -31,7 +31,12 @@ struct load_ctx {
 /* line > 0: FILE:LINE; line < 0: the -line'th environment override; 0: FILE only */
 void cfg_error_at(struct load_ctx *ctx, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* An error in another file the configuration names (the routing map). */
+void cfg_error_file(struct load_ctx *ctx, const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 size_t schema_index(const struct schema_key *k);
+/* routes.c: read [routing] map into cfg->routes. */
+void cfg_routes_load(struct load_ctx *ctx);
 void cfg_validate(struct load_ctx *ctx);
 
 #endif

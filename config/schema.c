@@ -10,6 +10,7 @@ static const char *const proto_names[] = { "pop3", "imap", "http", NULL };
 static const char *const tls_names[] = { "none", "starttls", "implicit", NULL };
 static const char *const auth_names[] = { "psk", "cert", NULL };
 static const char *const pp_names[] = { "none", "v2", NULL };
+static const char *const plaintext_names[] = { "auto", "yes", "no", NULL };
 
 const struct schema_section_info schema_sections[SECT_COUNT] = {
     [SECT_ESPROXY] = { "esproxy", false, false, ROLE_BOTH,
@@ -37,6 +38,18 @@ const struct schema_key schema_keys[] = {
     { SECT_ESPROXY, "control", TYPE_PATH, C(control), SZ(struct config, control), 0, 0, NULL,
       "/run/esproxy/control.sock", false, ROLE_BOTH, "ESPROXY_CONTROL",
       "Unix socket that `esproxy status` connects to." },
+    { SECT_ESPROXY, "max_connections", TYPE_UINT, C(max_connections), 0, 1, 1000000, NULL, "10000", false,
+      ROLE_FRONTEND_BIT, NULL, "Client connections accepted at once; more are refused at accept." },
+    { SECT_ESPROXY, "max_per_client", TYPE_UINT, C(max_per_client), 0, 1, 1000000, NULL, "200", false,
+      ROLE_FRONTEND_BIT, NULL, "Client connections from one IPv4 address at once." },
+    { SECT_ESPROXY, "connect_timeout_ms", TYPE_UINT, C(connect_timeout_ms), 0, 100, 600000, NULL, "5000", false,
+      ROLE_FRONTEND_BIT, NULL, "Opening a connection to the back-end through the tunnel." },
+    { SECT_ESPROXY, "login_timeout_s", TYPE_UINT, C(login_timeout_s), 0, 1, 3600, NULL, "30", false,
+      ROLE_FRONTEND_BIT, NULL, "From the client's credentials to the back-end's answer." },
+    { SECT_ESPROXY, "hold_ms", TYPE_UINT, C(hold_ms), 0, 0, 600000, NULL, "5000", false, ROLE_FRONTEND_BIT, NULL,
+      "How long a new session waits for a tunnel that is re-keying before it fails." },
+    { SECT_ESPROXY, "hold_max", TYPE_UINT, C(hold_max), 0, 0, 1000000, NULL, "2000", false, ROLE_FRONTEND_BIT,
+      NULL, "Sessions held at most while tunnels re-key; more fail at once." },
     { SECT_ESPROXY, "keylog", TYPE_PATH, C(keylog), SZ(struct config, keylog), 0, 0, NULL, "", false, ROLE_BOTH,
       "ESPROXY_KEYLOG", "Debugging aid: write ESP and IKEv2 keys in Wireshark's table formats to this file (mode 0600). Empty = off." },
 
@@ -80,6 +93,8 @@ const struct schema_key schema_keys[] = {
       NULL, "IKE SA rekey interval." },
     { SECT_TUNNEL, "child_lifetime_s", TYPE_UINT, T(child_lifetime_s), 0, 20, 604800, NULL, "3600", false,
       ROLE_BOTH, NULL, "CHILD SA rekey interval." },
+    { SECT_TUNNEL, "proxy_protocol", TYPE_ENUM, T(proxy_protocol), 0, 0, 0, pp_names, "none", false,
+      ROLE_FRONTEND_BIT, NULL, "`v2`: start each inner stream with a PROXY v2 header naming the real client (the back-end must expect it)." },
     { SECT_TUNNEL, "mtu", TYPE_UINT, T(mtu), 0, 576, 9000, NULL, "1500", false, ROLE_BOTH, NULL,
       "Path MTU toward the peer; the inner TCP MSS is derived from it." },
 
@@ -98,6 +113,20 @@ const struct schema_key schema_keys[] = {
     { SECT_LISTEN, "backend_port", TYPE_PORT, L(backend_port), 0, 0, 0, NULL, NULL, false, ROLE_FRONTEND_BIT,
       NULL, "Port on the VIP; defaults to 110, 143 or 80 by protocol." },
 
+    { SECT_LISTEN, "plaintext_auth", TYPE_ENUM, L(plaintext_auth), 0, 0, 0, plaintext_names, "auto", false,
+      ROLE_FRONTEND_BIT, NULL, "Allow USER/PASS, LOGIN and AUTH PLAIN without TLS: `auto` = only when `tls = none`." },
+    { SECT_LISTEN, "max_line", TYPE_UINT, L(max_line), 0, 256, 1048576, NULL, "8192", false, ROLE_FRONTEND_BIT,
+      NULL, "Longest command line before login, bytes." },
+    { SECT_LISTEN, "max_literal", TYPE_UINT, L(max_literal), 0, 256, 16777216, NULL, "65536", false,
+      ROLE_FRONTEND_BIT, NULL, "IMAP: largest literal before login, bytes." },
+    { SECT_LISTEN, "max_header_bytes", TYPE_UINT, L(max_header_bytes), 0, 1024, 1048576, NULL, "16384", false,
+      ROLE_FRONTEND_BIT, NULL, "HTTP: largest request header block (431 above it)." },
+    { SECT_LISTEN, "max_auth_failures", TYPE_UINT, L(max_auth_failures), 0, 1, 100, NULL, "3", false,
+      ROLE_FRONTEND_BIT, NULL, "Failed logins before the session is closed." },
+    { SECT_LISTEN, "preauth_idle_s", TYPE_UINT, L(preauth_idle_s), 0, 1, 3600, NULL, "60", false,
+      ROLE_FRONTEND_BIT, NULL, "Idle time allowed before login (HTTP: between requests)." },
+    { SECT_LISTEN, "idle_s", TYPE_UINT, L(idle_s), 0, 1, 86400, NULL, "1860", false, ROLE_FRONTEND_BIT, NULL,
+      "Idle time allowed after login; above 30 minutes so IMAP IDLE survives." },
     { SECT_ROUTING, "map", TYPE_FILE, C(routing_map), SZ(struct config, routing_map), 0, 0, NULL, NULL, false,
       ROLE_FRONTEND_BIT, NULL, "File of `user tunnel` or `@domain tunnel` lines." },
     { SECT_ROUTING, "default", TYPE_STRING, C(routing_default), SZ(struct config, routing_default), 0, 0, NULL,

@@ -104,6 +104,8 @@ static void validate_listener(struct load_ctx *ctx, const struct section_slot *s
     }
     if (l->backend_port == 0)
         l->backend_port = default_backend_port(l->protocol);
+    if (l->plaintext_auth == CFG_PLAINTEXT_YES && l->tls == CFG_TLS_IMPLICIT)
+        cfg_error_at(ctx, slot_key_line(slot, "plaintext_auth"), "plaintext_auth does not apply to tls = implicit");
 }
 
 static bool addr_overlap(const struct sockaddr_in *a, const struct sockaddr_in *b)
@@ -143,6 +145,7 @@ static void validate_role(struct load_ctx *ctx)
         validate_listener_ports(ctx);
         if (cfg->routing_default[0] != '\0' && config_tunnel_find(cfg, cfg->routing_default) < 0)
             cfg_error_at(ctx, line, "[routing] default: no [tunnel %s] section", cfg->routing_default);
+        cfg_routes_load(ctx);
     } else if (cfg->n_forwards == 0) {
         cfg_error_at(ctx, line, "[forward] has no port: a backend needs at least one (e.g. 143 = 127.0.0.1:143)");
     }

@@ -351,6 +351,30 @@ static void test_environment_overrides_replace_file_values(void **state)
     unsetenv("ESPROXY_LOG_LEVEL");
 }
 
+static void test_routing_map_is_read_and_errors_name_the_map_file(void **state)
+{
+    char map[256], text[1024], want[512];
+    struct config *cfg;
+
+    (void)state;
+    snprintf(map, sizeof(map), "%s", write_file("users.map", "# users\nalice main\n@example.test main # domain\n"
+                                                             "bob nowhere\njust-one-word\nalice main\n\n"));
+    snprintf(text, sizeof(text), FE_HEAD TUNNEL LISTEN "[routing]\nmap = %s\n", map);
+    cfg = load_text(text);
+    assert_int_equal(cfg->n_routes, 2);
+    assert_string_equal(cfg->routes[0].key, "alice");
+    assert_string_equal(cfg->routes[1].key, "@example.test");
+    assert_int_equal(cfg->routes[1].tunnel, 0);
+    assert_int_equal(cfg->n_errors, 3);
+    snprintf(want, sizeof(want), "%s:4: no [tunnel nowhere] section", map);
+    assert_string_equal(cfg->errors[0].text, want);
+    snprintf(want, sizeof(want), "%s:5: expected `USER TUNNEL` or `@DOMAIN TUNNEL`", map);
+    assert_string_equal(cfg->errors[1].text, want);
+    snprintf(want, sizeof(want), "%s:6: 'alice' is mapped twice", map);
+    assert_string_equal(cfg->errors[2].text, want);
+    config_free(&cfg);
+}
+
 static void test_missing_file_is_reported(void **state)
 {
     struct config *cfg = config_load("/nonexistent/esproxy.ini", false);
@@ -381,6 +405,7 @@ int main(void)
         cmocka_unit_test(test_secrets_never_appear_in_errors),
         cmocka_unit_test(test_psk_file_trailing_newline_is_ignored),
         cmocka_unit_test(test_environment_overrides_replace_file_values),
+        cmocka_unit_test(test_routing_map_is_read_and_errors_name_the_map_file),
         cmocka_unit_test(test_missing_file_is_reported),
     };
 
