@@ -1,0 +1,989 @@
+/*
+ * Client channels: plain or TLS over a libuv TCP handle; see chan.h.
+ *
+ * Memory: an idle plain channel is one struct chan (the uv_tcp_t and a
+ * uv_timer_t embedded) and nothing else. Input goes through one shared
+ * 64 KiB read buffer; a channel allocates a buffer only while it holds
+ * bytes: output not yet handed to libuv (freed when the write completes),
+ * input while the consumer stopped reading mid-chunk. A TLS channel adds a
+ * struct chan_tls (mbedTLS context; mbedTLS allocates its ~16.7 KiB input
+ * and output record buffers in mbedtls_ssl_setup).
+ *
+ * Deferred work: chan_* calls never call back. What they start (flushing
+ * output, delivering input held while stopped, a STARTTLS switch, a close)
+ * runs from a shared uv_check handle at the end of the loop iteration, with
+ * a uv_idle handle keeping the poll from blocking meanwhile.
+ */
+#include "proxy/chan.h"
+#include "proxy/log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <mbedtls/ssl.h>
+#include <mbedtls/ssl_internal.h>
+
+#define CHAN_STARTTLS_DRAIN_MAX  (1024 * 1024)
+
+enum chan_mode {
+    CHAN_PLAIN,
+    CHAN_STARTTLS_PENDING,      /* chan_start_tls called, reply not flushed yet */
+    CHAN_TLS_HANDSHAKE,
+    CHAN_TLS,
+};
+
+/* A heap buffer that exists only while it holds bytes: [off, off+len). */
+struct chan_buf {
+    uint8_t *p;
+    size_t off, len, cap;
+};
+
+struct chan_tls {
+    mbedtls_ssl_context ssl;
+    const uint8_t *feed;        /* the current libuv read, during a pump */
+    size_t feed_len;
+    struct chan_buf held;       /* plaintext written before the handshake ended */
+    bool resumed, broken, close_notify_sent;
+};
+
+struct chan {
+    uv_tcp_t tcp;
+    uv_timer_t timer;           /* handshake timeout, close linger */
+    const struct chan_callbacks *cb;
+    void *data;
+    struct tls_server *tls_srv;
+    struct chan_tls *tls;
+    struct chan_buf out;        /* bytes for the wire not yet given to libuv */
+    struct chan_buf rx;         /* input held while stopped (ciphertext with TLS) */
+    struct chan *work_prev, *work_next;
+    const char *why;            /* closed() reason, first one wins */
+    const char *close_why;      /* reason once a graceful close completes */
+    size_t inflight;            /* bytes in libuv write requests */
+    size_t low, high;
+    uint8_t handles_open;
+    enum chan_mode mode;
+    bool queued, pump_pending, reading, paused, tcp_eof, eof_delivered, want_drain;
+    bool drain_on_starttls, shut_req, shut_issued, shut_done, close_req, dead;
+};
+
+struct chan_write_req {
+    uv_write_t req;
+    struct chan *c;
+    uint8_t *p;
+    size_t len;
+};
+
+struct chan_pump {
+    uv_check_t check;
+    uv_idle_t idle;
+    int open;
+};
+
+static size_t chans_live;
+static uint64_t chan_hs_timeout_ms = CHAN_HANDSHAKE_TIMEOUT_MS;
+static struct chan_pump *chan_pump;
+static struct chan *work_head, *work_tail;
+/* Shared by every channel: libuv delivers one read at a time on this
+ * thread and a read is consumed (or copied) before the callback returns. */
+static uint8_t chan_rxbuf[64 * 1024];
+static uint8_t chan_plainbuf[MBEDTLS_SSL_IN_CONTENT_LEN];
+
+static void chan_work(struct chan *c);
+static void chan_update_reading(struct chan *c);
+static void chan_timer_cb(uv_timer_t *h);
+static void chan_alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf);
+static void chan_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
+
+/* ---- small buffers ---- */
+
+static int chan_buf_append(struct chan_buf *b, const void *p, size_t len)
+{
+    if (b->off + b->len + len > b->cap) {
+        size_t need = b->len + len, cap = b->cap ? b->cap : 256;
+        uint8_t *n;
+
+        if (b->off > 0) {
+            memmove(b->p, b->p + b->off, b->len);
+            b->off = 0;
+        }
+        while (cap < need)
+            cap *= 2;
+        if (cap != b->cap) {
+            n = realloc(b->p, cap);
+            if (n == NULL)
+                return UV_ENOMEM;
+            b->p = n;
+            b->cap = cap;
+        }
+    }
+    memcpy(b->p + b->off + b->len, p, len);
+    b->len += len;
+    return 0;
+}
+
+static void chan_buf_consume(struct chan_buf *b, size_t n)
+{
+    b->off += n;
+    b->len -= n;
+    if (b->len == 0) {
+        free(b->p);
+        memset(b, 0, sizeof(*b));
+    }
+}
+
+static void chan_buf_free(struct chan_buf *b)
+{
+    free(b->p);
+    memset(b, 0, sizeof(*b));
+}
+
+/* ---- deferred work ---- */
+
+static void chan_pump_run(void)
+{
+    struct chan *last = work_tail, *c;
+
+    while ((c = work_head) != NULL) {
+        work_head = c->work_next;
+        if (work_head != NULL)
+            work_head->work_prev = NULL;
+        else
+            work_tail = NULL;
+        c->work_next = NULL;
+        c->queued = false;
+        chan_work(c);
+        if (c == last)
+            break;
+    }
+    if (work_head == NULL && chan_pump != NULL) {
+        uv_check_stop(&chan_pump->check);
+        uv_idle_stop(&chan_pump->idle);
+    }
+}
+
+static void chan_pump_check_cb(uv_check_t *h)
+{
+    (void)h;
+    chan_pump_run();
+}
+
+static void chan_pump_idle_cb(uv_idle_t *h)
+{
+    (void)h;
+    chan_pump_run();
+}
+
+static void chan_pump_closed(uv_handle_t *h)
+{
+    struct chan_pump *p = h->data;
+
+    if (--p->open == 0)
+        free(p);
+}
+
+static int chan_pump_get(uv_loop_t *loop)
+{
+    struct chan_pump *p;
+
+    if (chan_pump != NULL)
+        return chan_pump->check.loop == loop ? 0 : UV_EINVAL;
+    p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        return UV_ENOMEM;
+    uv_check_init(loop, &p->check);
+    uv_idle_init(loop, &p->idle);
+    p->check.data = p->idle.data = p;
+    p->open = 2;
+    uv_unref((uv_handle_t *)&p->check);
+    uv_unref((uv_handle_t *)&p->idle);
+    chan_pump = p;
+    return 0;
+}
+
+static void chan_pump_release(void)
+{
+    if (chan_pump == NULL || chans_live > 0)
+        return;
+    uv_close((uv_handle_t *)&chan_pump->check, chan_pump_closed);
+    uv_close((uv_handle_t *)&chan_pump->idle, chan_pump_closed);
+    chan_pump = NULL;
+}
+
+static void chan_schedule(struct chan *c)
+{
+    if (c->queued || c->dead)
+        return;
+    c->queued = true;
+    c->work_prev = work_tail;
+    c->work_next = NULL;
+    if (work_tail != NULL)
+        work_tail->work_next = c;
+    else
+        work_head = c;
+    work_tail = c;
+    uv_check_start(&chan_pump->check, chan_pump_check_cb);
+    uv_idle_start(&chan_pump->idle, chan_pump_idle_cb);
+}
+
+static void chan_unschedule(struct chan *c)
+{
+    if (!c->queued)
+        return;
+    if (c->work_prev != NULL)
+        c->work_prev->work_next = c->work_next;
+    else
+        work_head = c->work_next;
+    if (c->work_next != NULL)
+        c->work_next->work_prev = c->work_prev;
+    else
+        work_tail = c->work_prev;
+    c->queued = false;
+}
+
+/* ---- closing ---- */
+
+static void chan_handle_closed(uv_handle_t *h)
+{
+    struct chan *c = h->data;
+
+    if (--c->handles_open > 0)
+        return;
+    chan_unschedule(c);
+    chan_buf_free(&c->out);
+    chan_buf_free(&c->rx);
+    if (c->tls != NULL) {
+        mbedtls_ssl_free(&c->tls->ssl);
+        chan_buf_free(&c->tls->held);
+        free(c->tls);
+    }
+    chans_live--;
+    if (c->cb != NULL && c->cb->closed != NULL)
+        c->cb->closed(c, c->why != NULL ? c->why : "error");
+    free(c);
+    chan_pump_release();
+}
+
+/* Close both handles now; pending writes are cancelled. */
+static void chan_kill(struct chan *c, const char *why, bool reset)
+{
+    struct linger lg = { 1, 0 };
+    uv_os_fd_t fd;
+
+    if (c->dead)
+        return;
+    c->dead = true;
+    if (c->why == NULL)
+        c->why = why;
+    chan_unschedule(c);
+    if (reset && uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0)
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    uv_close((uv_handle_t *)&c->tcp, chan_handle_closed);
+    uv_close((uv_handle_t *)&c->timer, chan_handle_closed);
+}
+
+static const char *chan_uv_why(ssize_t err)
+{
+    log_event(LOG_DEBUG, "chan_io_error", "err=%s", uv_err_name((int)err));
+    return err == UV_ECONNRESET || err == UV_EPIPE || err == UV_ENOTCONN ?
+           "peer_reset" : "error";
+}
+
+static void chan_peer_text(const struct chan *c, char *buf, size_t len)
+{
+    struct sockaddr_in sa;
+    char ip[INET_ADDRSTRLEN] = "?";
+
+    if (chan_peer(c, &sa) == 0)
+        uv_ip4_name(&sa, ip, sizeof(ip));
+    snprintf(buf, len, "%s:%u", ip, chan_peer(c, &sa) == 0 ? ntohs(sa.sin_port) : 0);
+}
+
+/* ---- output ---- */
+
+static size_t chan_buffered(const struct chan *c)
+{
+    return c->out.len + c->inflight + (c->tls != NULL ? c->tls->held.len : 0);
+}
+
+static void chan_maybe_drained(struct chan *c)
+{
+    if (!c->want_drain || c->dead || c->close_req || chan_buffered(c) > c->low)
+        return;
+    c->want_drain = false;
+    if (c->cb->drained != NULL)
+        c->cb->drained(c);
+}
+
+static void chan_write_cb(uv_write_t *req, int status)
+{
+    struct chan_write_req *w = (struct chan_write_req *)req;
+    struct chan *c = w->c;
+
+    c->inflight -= w->len;
+    free(w->p);
+    free(w);
+    if (status == UV_ECANCELED || c->dead)
+        return;
+    if (status < 0) {
+        chan_kill(c, chan_uv_why(status), false);
+        return;
+    }
+    chan_maybe_drained(c);
+}
+
+/* Hand the queued bytes to libuv as one write request. */
+static void chan_flush(struct chan *c)
+{
+    struct chan_write_req *w;
+    uv_buf_t b;
+    int rc;
+
+    if (c->out.len == 0 || c->dead)
+        return;
+    w = malloc(sizeof(*w));
+    if (w == NULL) {
+        chan_kill(c, "error", false);
+        return;
+    }
+    w->c = c;
+    w->p = c->out.p;
+    w->len = c->out.len;
+    b = uv_buf_init((char *)c->out.p + c->out.off, (unsigned int)c->out.len);
+    memset(&c->out, 0, sizeof(c->out));
+    rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, chan_write_cb);
+    if (rc < 0) {
+        free(w->p);
+        free(w);
+        chan_kill(c, chan_uv_why(rc), false);
+        return;
+    }
+    c->inflight += w->len;
+}
+
+static int chan_tls_send(void *ctx, const unsigned char *buf, size_t len)
+{
+    struct chan *c = ctx;
+
+    if (chan_buf_append(&c->out, buf, len) != 0)
+        return MBEDTLS_ERR_SSL_ALLOC_FAILED;
+    return (int)len;
+}
+
+static int chan_tls_encrypt(struct chan *c, const uint8_t *p, size_t len)
+{
+    while (len > 0) {
+        int n = mbedtls_ssl_write(&c->tls->ssl, p, len);
+
+        if (n < 0)
+            return n;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+static void chan_shutdown_cb(uv_shutdown_t *req, int status)
+{
+    struct chan *c = req->data;
+
+    free(req);
+    if (status == UV_ECANCELED || c->dead)
+        return;
+    c->shut_done = true;
+    /* Closing anyway: a peer already gone (ENOTCONN) changes nothing. */
+    if (c->close_req)
+        chan_kill(c, c->close_why, false);
+    else if (status < 0)
+        chan_kill(c, chan_uv_why(status), false);
+}
+
+/* ---- TLS input ---- */
+
+static bool chan_handshaking(const struct chan *c)
+{
+    return (c->mode == CHAN_STARTTLS_PENDING || c->mode == CHAN_TLS_HANDSHAKE) &&
+           !c->tls->broken;
+}
+
+static int chan_tls_recv(void *ctx, unsigned char *buf, size_t len)
+{
+    struct chan *c = ctx;
+    struct chan_tls *t = c->tls;
+    size_t n;
+
+    if (c->rx.len > 0) {
+        n = len < c->rx.len ? len : c->rx.len;
+        memcpy(buf, c->rx.p + c->rx.off, n);
+        chan_buf_consume(&c->rx, n);
+        return (int)n;
+    }
+    if (t->feed_len > 0) {
+        n = len < t->feed_len ? len : t->feed_len;
+        memcpy(buf, t->feed, n);
+        t->feed += n;
+        t->feed_len -= n;
+        return (int)n;
+    }
+    return c->tcp_eof ? 0 : MBEDTLS_ERR_SSL_WANT_READ;
+}
+
+static void chan_tls_fail(struct chan *c, int err, const char *why)
+{
+    char peer[64], msg[96];
+
+    chan_peer_text(c, peer, sizeof(peer));
+    log_event(LOG_INFO, "tls_handshake_failed", "peer=%s err=-0x%04x reason=\"%s\"",
+              peer, (unsigned int)-err, err == UV_ETIMEDOUT ? "timeout" :
+              err == UV_EOF ? "eof" : tls_strerror(err, msg, sizeof(msg)));
+    c->tls->broken = true;
+    chan_buf_free(&c->tls->held);
+    if (c->cb->tls_done != NULL)
+        c->cb->tls_done(c, err);
+    if (c->dead)
+        return;
+    if (strcmp(why, "timeout") == 0) {
+        chan_kill(c, why, false);
+        return;
+    }
+    /* Let mbedTLS's alert reach the client, then close. */
+    if (c->why == NULL)
+        c->why = why;
+    c->close_why = why;
+    c->close_req = true;
+    chan_schedule(c);
+}
+
+static void chan_tls_established(struct chan *c)
+{
+    struct chan_tls *t = c->tls;
+    int rc = 0;
+
+    uv_timer_stop(&c->timer);
+    c->mode = CHAN_TLS;
+    if (t->held.len > 0) {
+        rc = chan_tls_encrypt(c, t->held.p + t->held.off, t->held.len);
+        chan_buf_free(&t->held);
+    }
+    chan_schedule(c);
+    if (rc != 0) {
+        chan_kill(c, "error", false);
+        return;
+    }
+    if (c->close_req)
+        uv_timer_start(&c->timer, chan_timer_cb, CHAN_CLOSE_LINGER_MS, 0);
+    if (c->cb->tls_done != NULL)
+        c->cb->tls_done(c, 0);
+}
+
+static void chan_tls_handshake(struct chan *c)
+{
+    mbedtls_ssl_context *ssl = &c->tls->ssl;
+    int rc = 0;
+
+    while (ssl->state != MBEDTLS_SSL_HANDSHAKE_OVER) {
+        rc = mbedtls_ssl_handshake_step(ssl);
+        if (ssl->handshake != NULL && ssl->handshake->resume)
+            c->tls->resumed = true;
+        if (rc != 0)
+            break;
+    }
+    if (c->out.len > 0)
+        chan_schedule(c);
+    if (rc == MBEDTLS_ERR_SSL_WANT_READ) {
+        if (c->tcp_eof)
+            chan_tls_fail(c, UV_EOF, "tls_handshake_failed");
+        return;
+    }
+    if (rc != 0)
+        chan_tls_fail(c, rc, "tls_handshake_failed");
+    else
+        chan_tls_established(c);
+}
+
+static void chan_deliver_eof(struct chan *c)
+{
+    if (c->eof_delivered)
+        return;
+    c->eof_delivered = true;
+    chan_update_reading(c);
+    if (c->cb->eof != NULL)
+        c->cb->eof(c);
+}
+
+/* Run the TLS engine over held and fed ciphertext as far as the consumer
+ * allows. Leftover fed bytes are saved in c->rx. */
+static void chan_tls_pump(struct chan *c)
+{
+    struct chan_tls *t = c->tls;
+
+    if (c->mode == CHAN_TLS_HANDSHAKE && !t->broken)
+        chan_tls_handshake(c);
+    while (c->mode == CHAN_TLS && !c->dead && !c->paused && !c->eof_delivered &&
+           !c->close_req) {
+        int n = mbedtls_ssl_read(&t->ssl, chan_plainbuf, sizeof(chan_plainbuf));
+
+        if (n > 0) {
+            c->cb->data(c, chan_plainbuf, (size_t)n);
+        } else if (n == MBEDTLS_ERR_SSL_WANT_READ) {
+            break;
+        } else if (n == 0 || n == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY ||
+                   n == MBEDTLS_ERR_SSL_CONN_EOF) {
+            chan_deliver_eof(c);
+        } else {
+            char peer[64], msg[96];
+
+            chan_peer_text(c, peer, sizeof(peer));
+            log_event(LOG_INFO, "tls_read_failed", "peer=%s err=-0x%04x reason=\"%s\"",
+                      peer, (unsigned int)-n, tls_strerror(n, msg, sizeof(msg)));
+            t->broken = true;
+            chan_kill(c, "error", false);
+        }
+    }
+    if (t->feed_len > 0 && !c->dead && !c->eof_delivered && !c->close_req &&
+        chan_buf_append(&c->rx, t->feed, t->feed_len) != 0)
+        chan_kill(c, "error", false);
+    t->feed = NULL;
+    t->feed_len = 0;
+    if (c->out.len > 0)
+        chan_schedule(c);
+    chan_update_reading(c);
+}
+
+static void chan_timer_cb(uv_timer_t *h)
+{
+    struct chan *c = h->data;
+
+    if (chan_handshaking(c)) {
+        chan_tls_fail(c, UV_ETIMEDOUT, "timeout");
+        return;
+    }
+    chan_kill(c, "timeout", true);
+}
+
+static int chan_tls_begin(struct chan *c, struct tls_server *srv,
+                          enum chan_mode mode)
+{
+    struct chan_tls *t = calloc(1, sizeof(*t));
+    int rc;
+
+    if (t == NULL)
+        return UV_ENOMEM;
+    mbedtls_ssl_init(&t->ssl);
+    rc = mbedtls_ssl_setup(&t->ssl, tls_server_config(srv));
+    if (rc != 0) {
+        mbedtls_ssl_free(&t->ssl);
+        free(t);
+        return UV_ENOMEM;
+    }
+    mbedtls_ssl_set_bio(&t->ssl, c, chan_tls_send, chan_tls_recv, NULL);
+    c->tls = t;
+    c->mode = mode;
+    uv_timer_start(&c->timer, chan_timer_cb, chan_hs_timeout_ms, 0);
+    return 0;
+}
+
+/* ---- input ---- */
+
+static void chan_update_reading(struct chan *c)
+{
+    bool want = !c->dead && !c->tcp_eof && c->rx.len == 0 &&
+                c->mode != CHAN_STARTTLS_PENDING &&
+                !(c->tls != NULL && c->tls->broken) &&
+                (c->mode == CHAN_TLS_HANDSHAKE ||
+                 (!c->paused && !c->eof_delivered && !c->close_req));
+
+    if (want == c->reading)
+        return;
+    c->reading = want;
+    if (!want) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        return;
+    }
+    if (uv_read_start((uv_stream_t *)&c->tcp, chan_alloc_cb, chan_read_cb) != 0) {
+        c->reading = false;
+        chan_kill(c, "error", false);
+    }
+}
+
+static void chan_alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+    (void)h;
+    (void)hint;
+    *buf = uv_buf_init((char *)chan_rxbuf, sizeof(chan_rxbuf));
+}
+
+static void chan_read_eof(struct chan *c)
+{
+    c->tcp_eof = true;
+    chan_update_reading(c);
+    switch (c->mode) {
+    case CHAN_PLAIN:
+        chan_deliver_eof(c);
+        break;
+    case CHAN_STARTTLS_PENDING:
+        break;          /* the switch sees tcp_eof and fails the handshake */
+    case CHAN_TLS_HANDSHAKE:
+    case CHAN_TLS:
+        chan_tls_pump(c);
+        break;
+    }
+}
+
+static void chan_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    struct chan *c = s->data;
+
+    if (c->dead || n == 0)
+        return;
+    if (n < 0) {
+        if (n == UV_EOF)
+            chan_read_eof(c);
+        else
+            chan_kill(c, chan_uv_why(n), false);
+        return;
+    }
+    switch (c->mode) {
+    case CHAN_PLAIN:
+        if (c->paused || c->close_req) {
+            if (!c->close_req && chan_buf_append(&c->rx, buf->base, (size_t)n) != 0)
+                chan_kill(c, "error", false);
+            chan_update_reading(c);
+        } else {
+            c->cb->data(c, (const uint8_t *)buf->base, (size_t)n);
+        }
+        break;
+    case CHAN_STARTTLS_PENDING:
+        break;          /* sent before our reply left: discarded */
+    case CHAN_TLS_HANDSHAKE:
+    case CHAN_TLS:
+        c->tls->feed = (const uint8_t *)buf->base;
+        c->tls->feed_len = (size_t)n;
+        chan_tls_pump(c);
+        break;
+    }
+}
+
+
+/* ---- deferred work ---- */
+
+/* STARTTLS: drop what the client sent before our reply leaves, send the
+ * reply, then read TLS. A client obeying RFC 2595 / 3501 sends nothing
+ * until it has the reply, so nothing it sends for TLS can be dropped here. */
+static void chan_starttls_switch(struct chan *c)
+{
+    uv_os_fd_t fd;
+    size_t total = 0;
+    ssize_t n;
+
+    if (c->drain_on_starttls && uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0) {
+        while (total < CHAN_STARTTLS_DRAIN_MAX) {
+            n = recv(fd, chan_rxbuf, sizeof(chan_rxbuf), MSG_DONTWAIT);
+            if (n <= 0)
+                break;
+            total += (size_t)n;
+        }
+        if (total > 0)
+            log_event(LOG_DEBUG, "starttls_discarded", "bytes=%zu", total);
+    }
+    chan_flush(c);
+    if (c->dead)
+        return;
+    c->mode = CHAN_TLS_HANDSHAKE;
+    chan_update_reading(c);
+    if (c->tcp_eof)
+        chan_tls_pump(c);
+}
+
+static void chan_issue_shutdown(struct chan *c)
+{
+    uv_shutdown_t *req = malloc(sizeof(*req));
+    int rc;
+
+    c->shut_issued = true;
+    if (req == NULL) {
+        chan_kill(c, "error", false);
+        return;
+    }
+    req->data = c;
+    rc = uv_shutdown(req, (uv_stream_t *)&c->tcp, chan_shutdown_cb);
+    if (rc < 0) {
+        free(req);
+        chan_kill(c, chan_uv_why(rc), false);
+    }
+}
+
+/* Flush output; carry out a requested shutdown or close once the
+ * handshake (if any) has let the held plaintext out. */
+static void chan_work_output(struct chan *c)
+{
+    struct chan_tls *t = c->tls;
+
+    if ((c->shut_req || c->close_req) && !chan_handshaking(c) && !c->shut_issued) {
+        if (t != NULL && c->mode == CHAN_TLS && !t->broken && !t->close_notify_sent) {
+            t->close_notify_sent = true;
+            mbedtls_ssl_close_notify(&t->ssl);
+        }
+        chan_flush(c);
+        if (!c->dead)
+            chan_issue_shutdown(c);
+        return;
+    }
+    chan_flush(c);
+    if (!c->dead && c->close_req && c->shut_done)
+        chan_kill(c, c->close_why, false);
+}
+
+static void chan_work(struct chan *c)
+{
+    if (c->dead)
+        return;
+    if (c->mode == CHAN_STARTTLS_PENDING) {
+        chan_starttls_switch(c);
+        if (c->dead)
+            return;
+    }
+    if (c->pump_pending && !c->paused && !c->close_req) {
+        c->pump_pending = false;
+        if (c->mode == CHAN_PLAIN && c->rx.len > 0) {
+            struct chan_buf b = c->rx;
+
+            memset(&c->rx, 0, sizeof(c->rx));
+            c->cb->data(c, b.p + b.off, b.len);
+            free(b.p);
+        } else if (c->mode == CHAN_TLS) {
+            chan_tls_pump(c);
+        }
+        if (c->dead)
+            return;
+    }
+    chan_work_output(c);
+    if (c->dead)
+        return;
+    chan_maybe_drained(c);
+    if (!c->dead)
+        chan_update_reading(c);
+}
+
+/* ---- public API ---- */
+
+int chan_accept(struct chan **c_r, uv_stream_t *server,
+                struct tls_server *implicit_tls,
+                const struct chan_callbacks *cb, void *data)
+{
+    struct chan *c;
+    int rc;
+
+    *c_r = NULL;
+    if (cb == NULL || cb->data == NULL || cb->closed == NULL)
+        return UV_EINVAL;
+    rc = chan_pump_get(server->loop);
+    if (rc != 0)
+        return rc;
+    c = calloc(1, sizeof(*c));
+    if (c == NULL || (rc = uv_tcp_init(server->loop, &c->tcp)) != 0) {
+        free(c);
+        chan_pump_release();
+        return c == NULL ? UV_ENOMEM : rc;
+    }
+    uv_timer_init(server->loop, &c->timer);
+    c->tcp.data = c->timer.data = c;
+    c->handles_open = 2;
+    chans_live++;
+    c->data = data;
+    c->low = CHAN_DEFAULT_LOW_WATERMARK;
+    c->high = CHAN_DEFAULT_HIGH_WATERMARK;
+    rc = uv_accept(server, (uv_stream_t *)&c->tcp);
+    if (rc == 0)
+        uv_tcp_nodelay(&c->tcp, 1);
+    if (rc == 0 && implicit_tls != NULL)
+        rc = chan_tls_begin(c, implicit_tls, CHAN_TLS_HANDSHAKE);
+    if (rc == 0)
+        rc = uv_read_start((uv_stream_t *)&c->tcp, chan_alloc_cb, chan_read_cb);
+    if (rc != 0) {
+        chan_kill(c, "error", false);   /* no callbacks: c->cb is NULL */
+        return rc;
+    }
+    c->reading = true;
+    c->cb = cb;
+    *c_r = c;
+    return 0;
+}
+
+void *chan_data(const struct chan *c)
+{
+    return c->data;
+}
+
+void chan_set_data(struct chan *c, void *data)
+{
+    c->data = data;
+}
+
+int chan_peer(const struct chan *c, struct sockaddr_in *addr)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+    int rc = uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len);
+
+    if (rc != 0)
+        return rc;
+    if (ss.ss_family != AF_INET)
+        return UV_EAFNOSUPPORT;
+    memcpy(addr, &ss, sizeof(*addr));
+    return 0;
+}
+
+int chan_local(const struct chan *c, struct sockaddr_in *addr)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+    int rc = uv_tcp_getsockname(&c->tcp, (struct sockaddr *)&ss, &len);
+
+    if (rc != 0)
+        return rc;
+    if (ss.ss_family != AF_INET)
+        return UV_EAFNOSUPPORT;
+    memcpy(addr, &ss, sizeof(*addr));
+    return 0;
+}
+
+bool chan_is_tls(const struct chan *c)
+{
+    return c->tls != NULL;
+}
+
+int chan_write(struct chan *c, const void *buf, size_t len)
+{
+    int rc = 0;
+
+    if (c->dead || c->close_req || c->shut_req || (c->tls != NULL && c->tls->broken))
+        return UV_EPIPE;
+    if (len > 0) {
+        if (c->mode == CHAN_PLAIN) {
+            rc = chan_buf_append(&c->out, buf, len);
+        } else if (c->mode != CHAN_TLS) {
+            rc = chan_buf_append(&c->tls->held, buf, len);
+        } else if (chan_tls_encrypt(c, buf, len) != 0) {
+            c->tls->broken = true;
+            chan_kill(c, "error", false);
+            return UV_EIO;
+        }
+        if (rc != 0)
+            return rc;
+        chan_schedule(c);
+    }
+    if (chan_buffered(c) > c->high) {
+        c->want_drain = true;
+        return 1;
+    }
+    return 0;
+}
+
+size_t chan_write_buffered(const struct chan *c)
+{
+    return chan_buffered(c);
+}
+
+void chan_set_watermarks(struct chan *c, size_t low, size_t high)
+{
+    c->high = high;
+    c->low = low < high ? low : high;
+    if (c->want_drain)
+        chan_schedule(c);
+}
+
+void chan_read_start(struct chan *c)
+{
+    if (c->dead || !c->paused)
+        return;
+    c->paused = false;
+    c->pump_pending = true;
+    if (c->rx.len > 0 || c->mode == CHAN_TLS)
+        chan_schedule(c);
+    chan_update_reading(c);
+}
+
+void chan_read_stop(struct chan *c)
+{
+    if (c->dead)
+        return;
+    c->paused = true;
+    chan_update_reading(c);
+}
+
+int chan_start_tls(struct chan *c, struct tls_server *t)
+{
+    int rc;
+
+    if (t == NULL || c->dead || c->tls != NULL || c->close_req || c->shut_req)
+        return UV_EINVAL;
+    chan_buf_free(&c->rx);
+    /* Drain the kernel only while our reply has not left: afterwards the
+     * client's ClientHello may already be there. */
+    c->drain_on_starttls = c->out.len > 0;
+    rc = chan_tls_begin(c, t, CHAN_STARTTLS_PENDING);
+    if (rc != 0)
+        return rc;
+    chan_update_reading(c);
+    chan_schedule(c);
+    return 0;
+}
+
+void chan_shutdown(struct chan *c)
+{
+    if (c->dead || c->shut_req || c->close_req)
+        return;
+    c->shut_req = true;
+    chan_schedule(c);
+}
+
+void chan_close(struct chan *c)
+{
+    if (c->dead || c->close_req)
+        return;
+    c->close_req = true;
+    c->close_why = "local_close";
+    chan_buf_free(&c->rx);
+    if (!chan_handshaking(c))
+        uv_timer_start(&c->timer, chan_timer_cb, CHAN_CLOSE_LINGER_MS, 0);
+    chan_update_reading(c);
+    chan_schedule(c);
+}
+
+void chan_abort(struct chan *c)
+{
+    chan_kill(c, "local_close", true);
+}
+
+size_t chan_count(void)
+{
+    return chans_live;
+}
+
+size_t chan_read_buffered(const struct chan *c)
+{
+    return c->rx.len;
+}
+
+bool chan_tls_resumed(const struct chan *c)
+{
+    return c->tls != NULL && c->tls->resumed;
+}
+
+const char *chan_tls_ciphersuite(const struct chan *c)
+{
+    return c->mode == CHAN_TLS ? mbedtls_ssl_get_ciphersuite(&c->tls->ssl) : NULL;
+}
+
+const char *chan_tls_version(const struct chan *c)
+{
+    return c->mode == CHAN_TLS ? mbedtls_ssl_get_version(&c->tls->ssl) : NULL;
+}
+
+void chan_set_handshake_timeout(uint64_t ms)
+{
+    chan_hs_timeout_ms = ms != 0 ? ms : CHAN_HANDSHAKE_TIMEOUT_MS;
+}
