@@ -85,6 +85,7 @@ struct cfg_tunnel {
     unsigned child_lifetime_s;
     unsigned mtu;
     enum cfg_proxy_protocol proxy_protocol;  /* frontend: PROXY v2 header on each inner stream */
+    int speculative_rekey;          /* 1: make-before-break re-key on state-loss hints */
 };
 
 struct cfg_listener {

@@ -11,6 +11,7 @@ static const char *const tls_names[] = { "none", "starttls", "implicit", NULL };
 static const char *const auth_names[] = { "psk", "cert", NULL };
 static const char *const pp_names[] = { "none", "v2", NULL };
 static const char *const plaintext_names[] = { "auto", "yes", "no", NULL };
+static const char *const no_yes[] = { "no", "yes", NULL };
 
 const struct schema_section_info schema_sections[SECT_COUNT] = {
     [SECT_ESPROXY] = { "esproxy", false, false, ROLE_BOTH,
@@ -93,6 +94,8 @@ const struct schema_key schema_keys[] = {
       NULL, "IKE SA rekey interval." },
     { SECT_TUNNEL, "child_lifetime_s", TYPE_UINT, T(child_lifetime_s), 0, 20, 604800, NULL, "3600", false,
       ROLE_BOTH, NULL, "CHILD SA rekey interval." },
+    { SECT_TUNNEL, "speculative_rekey", TYPE_ENUM, T(speculative_rekey), 0, 0, 0, no_yes, "yes", false,
+      ROLE_FRONTEND_BIT, NULL, "When the VIP says it lost our state (INVALID_IKE_SPI, unknown SPI), start a new IKE SA in parallel with the probe." },
     { SECT_TUNNEL, "proxy_protocol", TYPE_ENUM, T(proxy_protocol), 0, 0, 0, pp_names, "none", false,
       ROLE_FRONTEND_BIT, NULL, "`v2`: start each inner stream with a PROXY v2 header naming the real client (the back-end must expect it)." },
     { SECT_TUNNEL, "mtu", TYPE_UINT, T(mtu), 0, 576, 9000, NULL, "1500", false, ROLE_BOTH, NULL,

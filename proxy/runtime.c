@@ -9,10 +9,10 @@
 #include "proxy/runtime.h"
 #include "proxy/backend.h"
 #include "proxy/control.h"
-#include "proxy/ike_config.h"
+#include "proxy/frontend.h"
+#include "proxy/session.h"
 #include "proxy/log.h"
 #include "proxy/status.h"
-#include "ipsec/ike_cert.h"
 #include "ipsec/tunnel.h"
 
 #include <signal.h>
@@ -30,7 +30,7 @@ struct runtime {
     struct status_source status;
     struct tunnel_mgr *tm;
     struct backend *backend;
-    struct ike_cert_auth *certs[CFG_MAX_TUNNELS];
+    struct frontend *frontend;
     int stopping;
     int exit_code;
 };
@@ -62,6 +62,10 @@ static void runtime_stop(struct runtime *rt, const char *why)
     uv_signal_stop(&rt->sigterm);
     if (rt->backend != NULL)
         backend_close_listeners(rt->backend);
+    if (rt->frontend != NULL) {
+        frontend_stop(rt->frontend);
+        session_abort_all();
+    }
     if (rt->tm != NULL)
         tunnel_mgr_shutdown(rt->tm, SHUTDOWN_DELETE_WAIT_MS, runtime_finish, rt);
     else
@@ -71,46 +75,6 @@ static void runtime_stop(struct runtime *rt, const char *why)
 static void runtime_on_signal(uv_signal_t *h, int signum)
 {
     runtime_stop(h->data, signum == SIGINT ? "SIGINT" : "SIGTERM");
-}
-
-static void runtime_tunnel_event(void *arg, struct tunnel *t, enum tunnel_event ev)
-{
-    static const char *const names[] = { "up", "suspect", "down", "rekeyed" };
-
-    (void)arg;
-    log_event(ev == TUNNEL_EV_DOWN ? LOG_WARN : LOG_INFO, "tunnel", "name=%s event=%s", tunnel_name(t),
-              names[ev]);
-}
-
-/* Frontend: one initiating tunnel per [tunnel], watched by liveness. */
-static int runtime_frontend_tunnels(struct runtime *rt)
-{
-    for (int i = 0; i < rt->cfg->n_tunnels; i++) {
-        const struct cfg_tunnel *ct = &rt->cfg->tunnels[i];
-        struct liveness_config lc = {
-            .probe_interval_ms = ct->probe_interval_ms,
-            .dead_after_ms = ct->dead_after_ms,
-            .stall_ms = ct->dead_after_ms / 2 > 100 ? ct->dead_after_ms / 2 : 100,
-            .retry_ms = 200,
-            .retry_max_ms = 5000,
-            .speculative = true,
-        };
-        struct ike_peer_config pc;
-        char err[512];
-        int rc;
-
-        if (ike_config_from_tunnel(ct, &pc, err, sizeof(err)) != 0) {
-            log_event(LOG_ERROR, "tunnel_config_failed", "tunnel=%s error=\"%s\"", ct->name, err);
-            return UV_EINVAL;
-        }
-        rt->certs[i] = pc.cert;
-        rc = tunnel_add(rt->tm, &pc, &lc, runtime_tunnel_event, rt, NULL);
-        explicit_bzero(&pc, sizeof(pc));
-        if (rc != 0)
-            return rc;
-    }
-    tunnel_mgr_start(rt->tm);
-    return 0;
 }
 
 static int runtime_start_role(struct runtime *rt)
@@ -130,7 +94,9 @@ static int runtime_start_role(struct runtime *rt)
     rt->status.tm = rt->tm;
     if (rt->cfg->role == CFG_ROLE_BACKEND)
         return backend_start(&rt->backend, &rt->loop, rt->cfg, rt->tm);
-    return runtime_frontend_tunnels(rt);
+    rc = frontend_start(&rt->frontend, &rt->loop, rt->cfg, rt->tm);
+    rt->status.fe = rt->frontend;
+    return rc;
 }
 
 int runtime_run(struct config *cfg)
@@ -174,8 +140,7 @@ int runtime_run(struct config *cfg)
     uv_run(&rt.loop, UV_RUN_DEFAULT);
     rc = uv_loop_close(&rt.loop);
     backend_free(&rt.backend);
-    for (int i = 0; i < CFG_MAX_TUNNELS; i++)
-        ike_cert_free(&rt.certs[i]);
+    frontend_free(&rt.frontend);
     if (rt.exit_code == 0)
         log_event(LOG_INFO, "stopped", "clean=%s", rc == 0 ? "yes" : "no");
     return rt.exit_code;

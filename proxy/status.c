@@ -1,5 +1,7 @@
 #include "proxy/status.h"
 #include "ipsec/tunnel.h"
+#include "proxy/frontend.h"
+#include "proxy/session.h"
 
 #include <arpa/inet.h>
 #include <stdarg.h>
@@ -211,6 +213,46 @@ static void status_listeners(struct sbuf *b, const struct config *cfg, bool json
     }
 }
 
+static void status_sessions(struct sbuf *b, const struct status_source *src, bool json)
+{
+    static const char *const names[] = { "pop3", "imap", "http" };
+
+    if (src->tm != NULL) {
+        const struct esp_sadb *db = tunnel_mgr_sadb(src->tm);
+
+        if (json)
+            sbuf_printf(b, ",\"esp_sas\":{\"in\":%zu,\"out\":%zu,\"unknown_spi\":%llu}", db->n_in, db->n_out,
+                        (unsigned long long)db->ctr.unknown_spi);
+        else
+            sbuf_printf(b, "ESP SAs: %zu in, %zu out; packets on unknown SPIs: %llu\n", db->n_in, db->n_out,
+                        (unsigned long long)db->ctr.unknown_spi);
+    }
+    if (src->fe == NULL)
+        return;
+    if (json)
+        sbuf_printf(b, ",\"held\":%u,\"sessions\":{", frontend_held_count(src->fe));
+    else
+        sbuf_printf(b, "sessions held: %u\n", frontend_held_count(src->fe));
+    for (int p = 0; p < 3; p++) {
+        struct session_counts c;
+
+        session_counts_get(p, &c);
+        if (json)
+            sbuf_printf(b, "%s\"%s\":{\"active\":%llu,\"accepted\":%llu,\"logged_in\":%llu,\"held\":%llu,"
+                           "\"failed_held\":%llu,\"tunnel_lost\":%llu}", p ? "," : "", names[p],
+                        (unsigned long long)c.active, (unsigned long long)c.accepted, (unsigned long long)c.spliced,
+                        (unsigned long long)c.held, (unsigned long long)c.failed_held,
+                        (unsigned long long)c.tunnel_lost);
+        else
+            sbuf_printf(b, "sessions %s: active %llu accepted %llu logged-in %llu held %llu failed-held %llu tunnel-lost %llu\n",
+                        names[p], (unsigned long long)c.active, (unsigned long long)c.accepted,
+                        (unsigned long long)c.spliced, (unsigned long long)c.held, (unsigned long long)c.failed_held,
+                        (unsigned long long)c.tunnel_lost);
+    }
+    if (json)
+        sbuf_printf(b, "}");
+}
+
 char *status_render(const struct status_source *src, bool json)
 {
     const struct config *cfg = src->cfg;
@@ -224,12 +266,15 @@ char *status_render(const struct status_source *src, bool json)
         status_tunnels(&b, src, true);
         sbuf_printf(&b, "],\"listeners\":[");
         status_listeners(&b, cfg, true);
-        sbuf_printf(&b, "]}\n");
+        sbuf_printf(&b, "]");
+        status_sessions(&b, src, true);
+        sbuf_printf(&b, "}\n");
     } else {
         sbuf_printf(&b, "esproxy %s role=%s pid=%ld uptime=%.1fs config=%s\n", ESPROXY_VERSION,
                     config_role_name(cfg->role), (long)getpid(), status_uptime(), cfg->path);
         status_tunnels(&b, src, false);
         status_listeners(&b, cfg, false);
+        status_sessions(&b, src, false);
     }
     if (b.oom) {
         free(b.s);

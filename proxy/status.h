@@ -7,11 +7,13 @@
 #include "config/config.h"
 
 struct tunnel_mgr;
+struct frontend;
 
 /* What the running process exposes to `esproxy status`. */
 struct status_source {
     const struct config *cfg;
     struct tunnel_mgr *tm;      /* NULL before the tunnels exist */
+    struct frontend *fe;        /* frontend role */
 };
 
 void status_mark_start(void);

@@ -25,6 +25,7 @@ stage "command line" sh tests/run-scripts.sh tests/cli
 if [ -d tests/bench ] && ls build/rel/bench/bench_* >/dev/null 2>&1; then
     stage "benchmarks" sh -c 'for b in build/rel/bench/bench_*; do echo "== $b"; "$b" || exit 1; done'
 fi
+stage "benchmarks in the namespace lab (same-run ratios)" sh tests/run-scripts.sh tests/bench
 passed=0 failed=0
 while read -r p f; do passed=$((passed + p)); failed=$((failed + f)); done <"$ESPROXY_TEST_COUNTS"
 echo

@@ -13,6 +13,7 @@
 #
 # Needs: LAB (scratch dir), P (namespace prefix), ROOT (repo root).
 
+ESPROXY_BIN=${ESPROXY_BIN:-$ROOT/build/esproxy}
 LAB_VIP=10.99.2.100
 LAB_PSK=lab-psk-0123456789abcdef
 LAB_USER=alice
@@ -82,7 +83,7 @@ state_dir = $d/state
 log_path = $d/dovecot.log
 info_log_path = $d/dovecot.log
 protocols = imap pop3
-listen = 127.0.0.1
+listen = ${LAB_DOVECOT_LISTEN:-127.0.0.1}
 ssl = no
 disable_plaintext_auth = no
 auth_mechanisms = plain login
@@ -109,6 +110,12 @@ userdb {
   args = uid=65534 gid=65534 home=$LAB/mail/shared/%u
 }
 mail_location = maildir:~/Maildir
+protocol imap {
+  mail_max_userip_connections = 2000
+}
+protocol pop3 {
+  mail_max_userip_connections = 2000
+}
 EOF
     ip netns exec "$(lab_ns "$n")" dovecot -F -c "$d/dovecot.conf" >"$d/stdout" 2>&1 &
     lab_track $!
@@ -131,7 +138,7 @@ http {
   client_body_temp_path $w/tmp/body;  proxy_temp_path $w/tmp/proxy;
   fastcgi_temp_path $w/tmp/fastcgi;  uwsgi_temp_path $w/tmp/uwsgi;  scgi_temp_path $w/tmp/scgi;
   client_max_body_size 100m;
-  server { listen 127.0.0.1:8080 ${pp};  root $LAB/web/html;
+  server { listen 127.0.0.1:8080 ${pp};  ${LAB_NGINX_EXTRA_LISTEN:+listen $LAB_NGINX_EXTRA_LISTEN;}  root $LAB/web/html;
            location /health { return 200 "ok $n\n"; }
            location /upload { return 200 "uploaded\n"; } }
 }
@@ -169,16 +176,38 @@ lab_backend() {     # node [user]
     n=$1 user=${2:-root}
     [ -f "$LAB/$n/backend.ini" ] || lab_backend_conf "$n"
     if [ "$user" = root ]; then
-        ip netns exec "$(lab_ns "$n")" "$ROOT/build/esproxy" run -c "$LAB/$n/backend.ini" >"$LAB/$n/backend.log" 2>&1 &
+        ip netns exec "$(lab_ns "$n")" "$ESPROXY_BIN" run -c "$LAB/$n/backend.ini" >"$LAB/$n/backend.log" 2>&1 &
     else
         chmod 755 "$LAB" "$LAB/$n"
         chmod 777 "$LAB/$n"
         ip netns exec "$(lab_ns "$n")" setpriv --reuid="$user" --regid=nogroup --clear-groups \
-            "$ROOT/build/esproxy" run -c "$LAB/$n/backend.ini" >"$LAB/$n/backend.log" 2>&1 &
+            "$ESPROXY_BIN" run -c "$LAB/$n/backend.ini" >"$LAB/$n/backend.log" 2>&1 &
     fi
     lab_track $!
     eval "lab_backend_pid_$n=$!"
     i=0; while [ ! -S "$LAB/$n/control.sock" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+}
+
+lab_pki() {     # a test CA and a server certificate for the front-end's TLS listeners
+    mkdir -p "$LAB/pki"
+    (
+        cd "$LAB/pki" || exit 1
+        printf 'subjectAltName=DNS:mail.lab.test,IP:10.99.1.1\nbasicConstraints=CA:FALSE\n' >srv.ext
+        openssl ecparam -name prime256v1 -genkey -noout -out ca.key &&
+        openssl req -x509 -new -key ca.key -subj "/CN=esproxy lab CA" -days 3650 \
+            -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign" -out ca.pem &&
+        openssl ecparam -name prime256v1 -genkey -noout -out srv.key &&
+        openssl req -new -key srv.key -subj "/CN=mail.lab.test" -out srv.csr &&
+        openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 3650 -extfile srv.ext -out srv.pem
+    ) >"$LAB/pki.log" 2>&1
+}
+
+lab_frontend_tls_listeners() {  # appended to a frontend config: implicit TLS listeners
+    for l in "imaps 993 imap" "pop3s 995 pop3" "https 443 http"; do
+        set -- $l
+        printf '[listen %s]\naddress = 10.99.1.1:%s\nprotocol = %s\ntls = implicit\ncert = %s\nkey = %s\n' \
+            "$1" "$2" "$3" "$LAB/pki/srv.pem" "$LAB/pki/srv.key"
+    done
 }
 
 lab_frontend_conf() {   # file
@@ -197,6 +226,9 @@ psk_file = $LAB/psk
 protected_ports = 80,110,143
 probe_interval_ms = ${LAB_PROBE_MS:-1000}
 dead_after_ms = ${LAB_DEAD_MS:-300}
+retransmit_ms = ${LAB_RETRANSMIT_MS:-100}
+retransmit_tries = ${LAB_RETRANSMIT_TRIES:-8}
+speculative_rekey = ${LAB_SPECULATIVE:-yes}
 [listen imap]
 address = 10.99.1.1:143
 protocol = imap
@@ -207,6 +239,16 @@ protocol = pop3
 address = 10.99.1.1:80
 protocol = http
 EOF
+}
+
+lab_frontend_start() {  # conf: esproxy run (frontend) in fe; waits for the tunnel; sets lab_frontend_pid
+    mkdir -p "$LAB/fe"
+    ip netns exec "$(lab_ns fe)" "$ESPROXY_BIN" run -c "$1" >"$LAB/fe/fe.log" 2>&1 &
+    lab_frontend_pid=$!
+    lab_track $lab_frontend_pid
+    i=0
+    while ! grep -q "event=tunnel name=main event=up" "$LAB/fe/fe.log" && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+    grep -q "event=tunnel name=main event=up" "$LAB/fe/fe.log"
 }
 
 lab_client() {  # run a command in the client namespace
@@ -228,4 +270,57 @@ lab_cleanup() {
     sleep 0.3
     for p in $lab_pids; do kill -9 "$p" 2>/dev/null; done
     for n in client fe be1 be2 sw; do ip netns del "$(lab_ns $n)" 2>/dev/null; done
+}
+
+# ---- keepalived (VRRPv3, fractional advert_int) moving the VIP ----
+lab_keepalived() {  # node priority state
+    n=$1 prio=$2 st=$3
+    k="$LAB/$n/ka"
+    mkdir -p "$k"
+    cat >"$k/notify.sh" <<EOS
+#!/bin/sh
+# keepalived calls: notify.sh GROUP|INSTANCE NAME STATE PRIORITY
+echo "\$3 \$(date +%s%3N)" >>"$k/transitions"
+EOS
+    chmod 755 "$k/notify.sh"
+    cat >"$k/keepalived.conf" <<EOS
+global_defs {
+  router_id $n
+  vrrp_version 3
+  vrrp_garp_master_delay 0
+  vrrp_garp_master_repeat 3
+  script_user root
+  enable_script_security
+}
+vrrp_instance VI_LAB {
+  state $st
+  interface eth0
+  virtual_router_id 51
+  priority $prio
+  advert_int ${LAB_ADVERT:-0.1}
+  virtual_ipaddress { $LAB_VIP/24 dev eth0 }
+  notify $k/notify.sh
+}
+EOS
+    ip netns exec "$(lab_ns "$n")" keepalived -n -l -D -f "$k/keepalived.conf" -p "$k/ka.pid" -r "$k/vrrp.pid" \
+        >"$k/keepalived.log" 2>&1 &
+    lab_track $!
+    eval "lab_keepalived_pid_$n=$!"
+}
+
+lab_vip_holder() {  # prints be1, be2, both or none
+    h=
+    for n in be1 be2; do
+        ip -n "$(lab_ns $n)" -4 addr show dev eth0 | grep -q "$LAB_VIP/" && h="$h $n"
+    done
+    set -- $h
+    case $# in 0) echo none ;; 1) echo "$1" ;; *) echo both ;; esac
+}
+
+lab_wait_vip() {    # node [timeout_ms]: wait until node holds the VIP
+    i=0; lim=$(( ${2:-5000} / 10 ))
+    while ! ip -n "$(lab_ns "$1")" -4 addr show dev eth0 | grep -q "$LAB_VIP/" && [ $i -lt $lim ]; do
+        sleep 0.01; i=$((i + 1))
+    done
+    ip -n "$(lab_ns "$1")" -4 addr show dev eth0 | grep -q "$LAB_VIP/"
 }

@@ -1,0 +1,732 @@
+/*
+ * Front-end sessions; see session.h. The protocol modules decide, this
+ * file only carries bytes and executes their actions in order.
+ *
+ * Buffers: unconsumed client bytes (cin) and upstream bytes (uin) are
+ * kept only while a module has not taken them; upstream writes issued
+ * before the stream is connected wait in uq. All three are allocated on
+ * demand and bounded, so an idle session holds none of them.
+ */
+#include "proxy/session.h"
+#include "proxy/frontend.h"
+#include "proxy/log.h"
+#include "proxy/pp2.h"
+#include "ipsec/stream.h"
+#include "protocols/http.h"
+#include "protocols/imap.h"
+#include "protocols/pop3.h"
+
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SESSION_BUF_MAX (256u * 1024u)  /* cap on cin / uin / uq */
+
+/* ---- the three protocols behind one table ---- */
+
+struct sproto {
+    const char *name;
+    void *(*create)(const struct fe_listener *l, bool tls, const char *client_ip);
+    void (*destroy)(void *p);
+    void (*start)(void *p, struct proto_out *o);
+    long (*client_input)(void *p, const uint8_t *b, size_t n, struct proto_out *o);
+    long (*upstream_input)(void *p, const uint8_t *b, size_t n, struct proto_out *o);
+    void (*upstream_error)(void *p, enum proto_upstream_error e, struct proto_out *o);
+    void (*tls_started)(void *p);
+    void (*client_eof)(void *p, struct proto_out *o);
+    const char *idle_bye;       /* written before closing an idle session */
+};
+
+static void *pop3_create(const struct fe_listener *l, bool tls, const char *ip)
+{
+    (void)ip;
+    return pop3_session_new(&l->limits, tls);
+}
+static void pop3_destroy(void *p) { struct pop3_session *s = p; pop3_session_free(&s); }
+static void imap_destroy(void *p) { struct imap_session *s = p; imap_session_free(&s); }
+static void http_destroy(void *p) { struct http_session *s = p; http_session_free(&s); }
+
+static void *imap_create(const struct fe_listener *l, bool tls, const char *ip)
+{
+    (void)ip;
+    return imap_session_new(&l->limits, tls);
+}
+
+static void *http_create(const struct fe_listener *l, bool tls, const char *ip)
+{
+    return http_session_new(&l->http, ip, tls);
+}
+
+static const struct sproto sprotos[] = {
+    [CFG_PROTO_POP3] = { "pop3", pop3_create, pop3_destroy, (void (*)(void *, struct proto_out *))pop3_start,
+                         (long (*)(void *, const uint8_t *, size_t, struct proto_out *))pop3_client_input,
+                         (long (*)(void *, const uint8_t *, size_t, struct proto_out *))pop3_upstream_input,
+                         (void (*)(void *, enum proto_upstream_error, struct proto_out *))pop3_upstream_error,
+                         (void (*)(void *))pop3_tls_started, NULL,
+                         "-ERR [SYS/TEMP] Disconnected for inactivity.\r\n" },
+    [CFG_PROTO_IMAP] = { "imap", imap_create, imap_destroy, (void (*)(void *, struct proto_out *))imap_start,
+                         (long (*)(void *, const uint8_t *, size_t, struct proto_out *))imap_client_input,
+                         (long (*)(void *, const uint8_t *, size_t, struct proto_out *))imap_upstream_input,
+                         (void (*)(void *, enum proto_upstream_error, struct proto_out *))imap_upstream_error,
+                         (void (*)(void *))imap_tls_started, NULL,
+                         "* BYE Disconnected for inactivity.\r\n" },
+    [CFG_PROTO_HTTP] = { "http", http_create, http_destroy, NULL,
+                         (long (*)(void *, const uint8_t *, size_t, struct proto_out *))http_client_input,
+                         (long (*)(void *, const uint8_t *, size_t, struct proto_out *))http_upstream_input,
+                         (void (*)(void *, enum proto_upstream_error, struct proto_out *))http_upstream_error,
+                         NULL, (void (*)(void *, struct proto_out *))http_client_eof, NULL },
+};
+
+struct buf {
+    uint8_t *p;
+    size_t len, cap;
+};
+
+struct session {
+    struct frontend *fe;
+    struct fe_listener *l;
+    const struct sproto *sp;
+    int proto;
+    void *mod;
+    struct proto_out out;
+    struct chan *c;
+    struct stream *s;
+    bool s_connected, s_expected_close;
+    int tunnel;
+    struct buf cin, uin, uq;
+    uv_timer_t timer;
+    uint64_t idle_deadline, login_deadline, hold_deadline;
+    bool spliced, closing, held, in_actions, counted, logged_in, upstream_eof, client_eof;
+    bool client_paused_up;      /* client reading stopped: the stream is full */
+    bool client_paused_buf;     /* client reading stopped: the module holds enough */
+    bool upstream_paused;       /* stream reading stopped: the client is slow */
+    struct sockaddr_in peer;
+    char peer_ip[INET_ADDRSTRLEN];
+    struct session *next, **pprev;
+};
+
+static struct session_counts counts[3];
+static struct session *sessions_all;    /* every live session, for stop and status */
+
+void session_counts_get(int proto, struct session_counts *c)
+{
+    *c = counts[proto];
+}
+
+static bool buf_append(struct buf *b, const void *data, size_t len)
+{
+    if (b->len + len > SESSION_BUF_MAX)
+        return false;
+    if (b->len + len > b->cap) {
+        size_t cap = b->cap ? b->cap : 1024;
+        uint8_t *p;
+
+        while (cap < b->len + len)
+            cap *= 2;
+        p = realloc(b->p, cap);
+        if (p == NULL)
+            return false;
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, data, len);
+    b->len += len;
+    return true;
+}
+
+static void buf_consume(struct buf *b, size_t n)
+{
+    if (n >= b->len) {
+        free(b->p);     /* idle sessions keep no buffers */
+        memset(b, 0, sizeof(*b));
+        return;
+    }
+    memmove(b->p, b->p + n, b->len - n);
+    b->len -= n;
+}
+
+static void buf_free(struct buf *b)
+{
+    if (b->p != NULL)
+        explicit_bzero(b->p, b->cap);   /* may hold credentials */
+    free(b->p);
+    memset(b, 0, sizeof(*b));
+}
+
+static uint64_t session_now(const struct session *ss)
+{
+    return uv_now(frontend_loop(ss->fe));
+}
+
+static void session_run(struct session *ss);
+static void session_pump(struct session *ss);
+static void session_arm_timer(struct session *ss);
+static void session_finish(struct session *ss);
+
+/* ---- upstream stream ---- */
+
+static void session_upstream_drop(struct session *ss)
+{
+    if (ss->s != NULL) {
+        ss->s_expected_close = true;
+        stream_set_data(ss->s, NULL);
+        stream_abort(ss->s);
+        ss->s = NULL;
+    }
+    ss->s_connected = false;
+    ss->upstream_paused = false;
+    buf_free(&ss->uin);
+    buf_free(&ss->uq);
+}
+
+static void session_upstream_error(struct session *ss, enum proto_upstream_error e)
+{
+    if (ss->closing)
+        return;
+    if (e == PUE_TUNNEL_LOST)
+        counts[ss->proto].tunnel_lost++;
+    ss->sp->upstream_error(ss->mod, e, &ss->out);
+    session_run(ss);
+    session_pump(ss);
+}
+
+static void session_client_write(struct session *ss, const void *p, size_t n)
+{
+    if (ss->c != NULL && chan_write(ss->c, p, n) < 0)
+        chan_abort(ss->c);
+}
+
+/* Bytes for the upstream: now, or when the stream connects. */
+static void session_upstream_write(struct session *ss, const void *p, size_t n)
+{
+    int rc;
+
+    if (ss->s == NULL || !ss->s_connected) {
+        if (!buf_append(&ss->uq, p, n))
+            session_upstream_error(ss, PUE_CLOSED);
+        return;
+    }
+    rc = stream_write(ss->s, p, n);
+    if (rc == 1 && ss->c != NULL && !ss->client_paused_up) {
+        ss->client_paused_up = true;    /* until the stream drains */
+        chan_read_stop(ss->c);
+    } else if (rc < 0) {
+        session_upstream_drop(ss);
+        session_upstream_error(ss, PUE_CLOSED);
+    }
+}
+
+static void sess_stream_connected(struct stream *s)
+{
+    struct session *ss = stream_get_data(s);
+    struct buf q;
+
+    if (ss == NULL)
+        return;
+    ss->s_connected = true;
+    q = ss->uq;
+    memset(&ss->uq, 0, sizeof(ss->uq));
+    if (q.len > 0)
+        session_upstream_write(ss, q.p, q.len);
+    buf_free(&q);
+}
+
+static size_t sess_stream_data(struct stream *s, const struct iovec *iov, size_t n)
+{
+    struct session *ss = stream_get_data(s);
+    size_t taken = 0;
+
+    if (ss == NULL)
+        return 0;
+    if (n == 0) {   /* the back-end finished sending */
+        if (ss->spliced) {
+            ss->upstream_eof = true;
+            if (ss->client_eof)
+                session_finish(ss);
+            else if (ss->c != NULL)
+                chan_shutdown(ss->c);
+        } else {
+            session_upstream_drop(ss);
+            session_upstream_error(ss, PUE_CLOSED);
+        }
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (ss->spliced) {
+            if (ss->c == NULL || chan_write_buffered(ss->c) > 256 * 1024) {
+                ss->upstream_paused = true;     /* resumed at chan drained */
+                break;
+            }
+            session_client_write(ss, iov[i].iov_base, iov[i].iov_len);
+        } else if (!buf_append(&ss->uin, iov[i].iov_base, iov[i].iov_len)) {
+            ss->upstream_paused = true;
+            break;
+        }
+        taken += iov[i].iov_len;
+    }
+    if (!ss->spliced && ss->uin.len > 0 && !ss->in_actions) {
+        long used = ss->sp->upstream_input(ss->mod, ss->uin.p, ss->uin.len, &ss->out);
+
+        if (used > 0)
+            buf_consume(&ss->uin, (size_t)used);
+        session_run(ss);
+        session_pump(ss);
+    }
+    return taken;
+}
+
+static void sess_stream_drained(struct stream *s)
+{
+    struct session *ss = stream_get_data(s);
+
+    if (ss != NULL && ss->client_paused_up && ss->c != NULL) {
+        ss->client_paused_up = false;
+        if (!ss->client_paused_buf)
+            chan_read_start(ss->c);
+    }
+}
+
+static void sess_stream_closed(struct stream *s, enum stream_close_reason reason)
+{
+    struct session *ss = stream_get_data(s);
+    bool was_connected;
+
+    if (ss == NULL || ss->s != s)
+        return;     /* a stream we already dropped */
+    was_connected = ss->s_connected;
+    ss->s = NULL;
+    ss->s_connected = false;
+    if (ss->s_expected_close)
+        return;
+    if (ss->spliced && ss->upstream_eof && reason != STREAM_TUNNEL_LOST) {
+        /* the back-end ended the session itself (LOGOUT, QUIT): done */
+        if (ss->c != NULL)
+            chan_close(ss->c);
+        return;
+    }
+    session_upstream_error(ss, reason == STREAM_TUNNEL_LOST ? PUE_TUNNEL_LOST
+                               : reason == STREAM_TIMEOUT ? (was_connected ? PUE_TIMEOUT : PUE_CONNECT_FAILED)
+                               : was_connected ? PUE_CLOSED : PUE_CONNECT_FAILED);
+}
+
+static const struct stream_callbacks sess_stream_cb = {
+    .connected = sess_stream_connected,
+    .data = sess_stream_data,
+    .drained = sess_stream_drained,
+    .closed = sess_stream_closed,
+};
+
+static void session_open_upstream(struct session *ss)
+{
+    const struct config *cfg = frontend_config(ss->fe);
+    struct tunnel *t = frontend_tunnel(ss->fe, ss->tunnel);
+    int rc;
+
+    ss->s_expected_close = false;
+    rc = stream_open(frontend_netstack(ss->fe), tunnel_peer(t), ss->l->cfg->backend_port, cfg->connect_timeout_ms,
+                     &sess_stream_cb, ss, &ss->s);
+    if (rc != 0) {
+        ss->s = NULL;
+        session_upstream_error(ss, PUE_CONNECT_FAILED);
+        return;
+    }
+    if (cfg->tunnels[ss->tunnel].proxy_protocol == CFG_PROXY_PROTOCOL_V2 && ss->c != NULL) {
+        uint8_t hdr[PP2_V4_LEN];
+        struct sockaddr_in local;
+
+        chan_local(ss->c, &local);
+        pp2_build(hdr, &ss->peer, &local);
+        /* first bytes of the stream, ahead of anything the module queued */
+        {
+            struct buf q = ss->uq;
+
+            memset(&ss->uq, 0, sizeof(ss->uq));
+            buf_append(&ss->uq, hdr, sizeof(hdr));
+            if (q.len > 0)
+                buf_append(&ss->uq, q.p, q.len);
+            buf_free(&q);
+        }
+    }
+    ss->login_deadline = session_now(ss) + (uint64_t)cfg->login_timeout_s * 1000;
+    session_arm_timer(ss);
+}
+
+/* PA_CONNECT: route, then connect now or hold while the tunnel re-keys. */
+static void session_connect(struct session *ss, const char *user)
+{
+    session_upstream_drop(ss);
+    ss->tunnel = frontend_route(ss->fe, ss->l, user);
+    if (tunnel_state(frontend_tunnel(ss->fe, ss->tunnel)) == LIVE_UP) {
+        session_open_upstream(ss);
+        return;
+    }
+    if (frontend_hold(ss->fe, ss->tunnel, ss) != 0) {
+        counts[ss->proto].failed_held++;
+        session_upstream_error(ss, PUE_CONNECT_FAILED);
+        return;
+    }
+    ss->held = true;
+    counts[ss->proto].held++;
+    ss->hold_deadline = session_now(ss) + frontend_config(ss->fe)->hold_ms;
+    session_arm_timer(ss);
+}
+
+bool session_is_held(const struct session *ss)
+{
+    return ss->held;
+}
+
+void session_release_held(struct session *ss)
+{
+    ss->held = false;
+    ss->hold_deadline = 0;
+    counts[ss->proto].held--;
+    session_open_upstream(ss);
+}
+
+void session_fail_held(struct session *ss)
+{
+    if (!ss->held)
+        return;
+    frontend_unhold(ss->fe, ss);
+    ss->held = false;
+    ss->hold_deadline = 0;
+    counts[ss->proto].held--;
+    counts[ss->proto].failed_held++;
+    session_upstream_error(ss, PUE_TIMEOUT);
+}
+
+/* ---- actions ---- */
+
+static void session_splice(struct session *ss)
+{
+    ss->spliced = true;
+    ss->logged_in = true;
+    ss->login_deadline = 0;
+    counts[ss->proto].spliced++;
+    /* bytes still held go straight through from now on */
+    if (ss->cin.len > 0) {
+        struct buf b = ss->cin;
+
+        memset(&ss->cin, 0, sizeof(ss->cin));
+        session_upstream_write(ss, b.p, b.len);
+        buf_free(&b);
+    }
+    if (ss->uin.len > 0) {
+        session_client_write(ss, ss->uin.p, ss->uin.len);
+        buf_free(&ss->uin);
+    }
+}
+
+static void session_close(struct session *ss)
+{
+    ss->closing = true;
+    if (ss->held)
+        frontend_unhold(ss->fe, ss);
+    ss->held = false;
+    session_upstream_drop(ss);
+    if (ss->c != NULL)
+        chan_close(ss->c);
+}
+
+/* Both sides of a spliced session finished sending: close both cleanly. */
+static void session_finish(struct session *ss)
+{
+    ss->closing = true;
+    if (ss->s != NULL) {
+        ss->s_expected_close = true;
+        stream_close(ss->s);    /* FIN after queued bytes, no RST */
+    }
+    if (ss->c != NULL)
+        chan_close(ss->c);
+}
+
+static void session_action(struct session *ss, const struct proto_action *a)
+{
+    switch (a->kind) {
+    case PA_REPLY:
+        session_client_write(ss, a->data, a->len);
+        break;
+    case PA_UPSTREAM:
+        session_upstream_write(ss, a->data, a->len);
+        break;
+    case PA_CONNECT:
+        session_connect(ss, a->user);
+        break;
+    case PA_UPSTREAM_CLOSE:
+        session_upstream_drop(ss);
+        break;
+    case PA_SPLICE:
+        session_splice(ss);
+        break;
+    case PA_STARTTLS:
+        if (ss->l->tls == NULL || chan_start_tls(ss->c, ss->l->tls) != 0)
+            session_close(ss);
+        break;
+    case PA_CLOSE:
+        session_close(ss);
+        break;
+    case PA_LOG:
+        log_event(LOG_INFO, "session", "listener=%s client=%s %s", ss->l->cfg->name, ss->peer_ip,
+                  (const char *)a->data);
+        break;
+    }
+}
+
+static void session_run(struct session *ss)
+{
+    if (ss->in_actions)
+        return;     /* the outer run picks up what was appended */
+    ss->in_actions = true;
+    for (size_t i = 0; i < ss->out.n && !ss->closing; i++)
+        session_action(ss, &ss->out.a[i]);
+    if (ss->out.oom)
+        session_close(ss);
+    proto_out_reset(&ss->out);
+    ss->in_actions = false;
+}
+
+/* Offer held client bytes to the module until it stops taking them. */
+static void session_pump(struct session *ss)
+{
+    for (int round = 0; round < 64 && !ss->closing && !ss->spliced && ss->cin.len > 0 && !ss->in_actions; round++) {
+        long used = ss->sp->client_input(ss->mod, ss->cin.p, ss->cin.len, &ss->out);
+
+        if (used > 0)
+            buf_consume(&ss->cin, (size_t)used);
+        session_run(ss);
+        if (used <= 0)
+            break;
+    }
+    if (ss->c != NULL && !ss->closing) {
+        /* a module that holds much waits for upstream events: stop reading */
+        if (!ss->spliced && ss->cin.len >= SESSION_BUF_MAX / 2 && !ss->client_paused_buf) {
+            ss->client_paused_buf = true;
+            chan_read_stop(ss->c);
+        } else if ((ss->spliced || ss->cin.len < SESSION_BUF_MAX / 4) && ss->client_paused_buf) {
+            ss->client_paused_buf = false;
+            if (!ss->client_paused_up)
+                chan_read_start(ss->c);
+        }
+    }
+}
+
+/* ---- client channel ---- */
+
+static void sess_chan_data(struct chan *c, const uint8_t *buf, size_t len)
+{
+    struct session *ss = chan_data(c);
+
+    ss->idle_deadline = session_now(ss) + (uint64_t)(ss->logged_in ? ss->l->cfg->idle_s : ss->l->cfg->preauth_idle_s) * 1000;
+    if (ss->closing)
+        return;
+    if (ss->spliced) {
+        session_upstream_write(ss, buf, len);
+        return;
+    }
+    if (!buf_append(&ss->cin, buf, len)) {
+        session_close(ss);
+        return;
+    }
+    session_pump(ss);
+}
+
+static void sess_chan_drained(struct chan *c)
+{
+    struct session *ss = chan_data(c);
+
+    if (ss->upstream_paused && ss->s != NULL) {
+        ss->upstream_paused = false;
+        stream_read_start(ss->s);
+    }
+}
+
+static void sess_chan_tls_done(struct chan *c, int status)
+{
+    struct session *ss = chan_data(c);
+
+    if (status != 0 || ss->closing || ss->mod == NULL)
+        return;     /* a failed handshake closes the channel itself */
+    if (ss->l->cfg->tls == CFG_TLS_IMPLICIT) {
+        /* implicit TLS: the dialogue starts once the handshake is done */
+        if (ss->sp->start != NULL)
+            ss->sp->start(ss->mod, &ss->out);
+        session_run(ss);
+        return;
+    }
+    if (ss->sp->tls_started != NULL) {
+        ss->sp->tls_started(ss->mod);
+        buf_free(&ss->cin);     /* RFC 2595: nothing sent before the handshake counts */
+        session_pump(ss);
+    }
+}
+
+static void sess_chan_eof(struct chan *c)
+{
+    struct session *ss = chan_data(c);
+
+    if (ss->closing)
+        return;
+    ss->client_eof = true;
+    if (ss->spliced) {
+        if (ss->s != NULL && !ss->upstream_eof)
+            stream_shutdown(ss->s);
+        else
+            session_finish(ss);
+        return;
+    }
+    if (ss->sp->client_eof != NULL) {
+        ss->sp->client_eof(ss->mod, &ss->out);
+        session_run(ss);
+        return;
+    }
+    session_close(ss);
+}
+
+static void sess_timer_closed(uv_handle_t *h)
+{
+    struct session *ss = h->data;
+
+    proto_out_free(&ss->out);
+    free(ss);
+}
+
+static void sess_chan_closed(struct chan *c, const char *why)
+{
+    struct session *ss = chan_data(c);
+
+    (void)why;
+    ss->c = NULL;
+    ss->closing = true;
+    if (ss->pprev != NULL) {
+        *ss->pprev = ss->next;
+        if (ss->next != NULL)
+            ss->next->pprev = ss->pprev;
+        ss->pprev = NULL;
+    }
+    if (ss->held)
+        frontend_unhold(ss->fe, ss);
+    if (ss->held)
+        counts[ss->proto].held--;
+    ss->held = false;
+    session_upstream_drop(ss);
+    buf_free(&ss->cin);
+    if (ss->mod != NULL)
+        ss->sp->destroy(ss->mod);
+    ss->mod = NULL;
+    if (ss->counted) {
+        counts[ss->proto].active--;
+        frontend_client_remove(ss->fe, ss->peer.sin_addr.s_addr);
+    }
+    uv_close((uv_handle_t *)&ss->timer, sess_timer_closed);
+}
+
+static const struct chan_callbacks sess_chan_cb = {
+    .data = sess_chan_data,
+    .drained = sess_chan_drained,
+    .tls_done = sess_chan_tls_done,
+    .eof = sess_chan_eof,
+    .closed = sess_chan_closed,
+};
+
+/* ---- timers ---- */
+
+static void sess_on_timer(uv_timer_t *h)
+{
+    struct session *ss = h->data;
+    uint64_t now = session_now(ss);
+
+    if (ss->closing)
+        return;
+    if (ss->held && ss->hold_deadline && now >= ss->hold_deadline) {
+        log_event(LOG_WARN, "session_hold_timeout", "listener=%s client=%s", ss->l->cfg->name, ss->peer_ip);
+        session_fail_held(ss);
+    } else if (ss->login_deadline && now >= ss->login_deadline && !ss->spliced) {
+        ss->login_deadline = 0;
+        session_upstream_drop(ss);
+        session_upstream_error(ss, PUE_TIMEOUT);
+    } else if (now >= ss->idle_deadline && (ss->proto != CFG_PROTO_HTTP || http_idle(ss->mod))) {
+        log_event(LOG_INFO, "session_idle_timeout", "listener=%s client=%s", ss->l->cfg->name, ss->peer_ip);
+        if (ss->sp->idle_bye != NULL)
+            session_client_write(ss, ss->sp->idle_bye, strlen(ss->sp->idle_bye));
+        session_close(ss);
+        return;
+    }
+    session_arm_timer(ss);
+}
+
+static void session_arm_timer(struct session *ss)
+{
+    uint64_t now = session_now(ss), d = ss->idle_deadline;
+
+    if (ss->closing)
+        return;
+    if (ss->held && ss->hold_deadline && ss->hold_deadline < d)
+        d = ss->hold_deadline;
+    if (ss->login_deadline && !ss->spliced && ss->login_deadline < d)
+        d = ss->login_deadline;
+    uv_timer_start(&ss->timer, sess_on_timer, d > now ? d - now : 0, 0);
+}
+
+/* ---- accept ---- */
+
+int session_accept(struct frontend *fe, struct fe_listener *l, uv_stream_t *server)
+{
+    struct session *ss = calloc(1, sizeof(*ss));
+    int rc;
+
+    if (ss == NULL)
+        return UV_ENOMEM;
+    ss->fe = fe;
+    ss->l = l;
+    ss->proto = l->cfg->protocol;
+    ss->sp = &sprotos[ss->proto];
+    proto_out_init(&ss->out);
+    rc = chan_accept(&ss->c, server, l->cfg->tls == CFG_TLS_IMPLICIT ? l->tls : NULL, &sess_chan_cb, ss);
+    if (rc != 0) {
+        free(ss);
+        return rc;
+    }
+    uv_timer_init(frontend_loop(fe), &ss->timer);
+    ss->timer.data = ss;
+    ss->next = sessions_all;
+    if (ss->next != NULL)
+        ss->next->pprev = &ss->next;
+    ss->pprev = &sessions_all;
+    sessions_all = ss;
+    chan_peer(ss->c, &ss->peer);
+    inet_ntop(AF_INET, &ss->peer.sin_addr, ss->peer_ip, sizeof(ss->peer_ip));
+    counts[ss->proto].accepted++;
+    if (frontend_client_add(fe, ss->peer.sin_addr.s_addr) != 0) {
+        log_event(LOG_WARN, "client_refused", "listener=%s client=%s reason=connection_limit", l->cfg->name,
+                  ss->peer_ip);
+        chan_abort(ss->c);
+        return 0;
+    }
+    ss->counted = true;
+    counts[ss->proto].active++;
+    ss->mod = ss->sp->create(l, l->cfg->tls == CFG_TLS_IMPLICIT, ss->peer_ip);
+    if (ss->mod == NULL) {
+        chan_abort(ss->c);
+        return 0;
+    }
+    ss->idle_deadline = session_now(ss) + (uint64_t)l->cfg->preauth_idle_s * 1000;
+    if (ss->sp->start != NULL && l->cfg->tls != CFG_TLS_IMPLICIT)
+        ss->sp->start(ss->mod, &ss->out);
+    session_run(ss);
+    session_arm_timer(ss);
+    return 0;
+}
+
+void session_abort(struct session *ss)
+{
+    if (ss->c != NULL)
+        chan_abort(ss->c);
+}
+
+void session_abort_all(void)
+{
+    for (struct session *ss = sessions_all; ss != NULL; ss = ss->next)
+        if (ss->c != NULL)
+            chan_abort(ss->c);
+}

@@ -1,0 +1,52 @@
+#!/usr/bin/env python3
+"""Figures of one failover drill from the session log of sessions.py.
+
+    drill_analyze.py SESSIONS.jsonl ACTION_MS VIP_MS DEAD_AFTER_MS [--json]
+
+Prints key=value figures (or one JSON object):
+  recovery_ms       action -> end of the first successful session started after it
+  from_vip_ms       VIP arrival on the new node -> that same moment
+  inflight          sessions running at the action
+  inflight_late     ... that ended later than dead_after + 1 s after it (hangs)
+  inflight_failed   ... that failed (POP3/IMAP errors are expected here)
+  http_inflight_failed  idempotent HTTP GETs in flight that failed (should be 0: retried)
+  new_failed        sessions started after the action that failed (should be 0: held)
+  new_total         sessions started after the action
+"""
+import json
+import sys
+
+
+def main():
+    path, action, vip, dead = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+    recs = [json.loads(l) for l in open(path) if l.strip()]
+    after = [r for r in recs if r["start"] >= action]
+    ok_after = sorted(r["end"] for r in after if r["ok"])
+    first_ok = ok_after[0] if ok_after else None
+    inflight = [r for r in recs if r["start"] < action < r["end"]]
+    out = {
+        "sessions": len(recs),
+        "recovery_ms": first_ok - action if first_ok else -1,
+        "from_vip_ms": first_ok - vip if first_ok and vip > 0 else -1,
+        "inflight": len(inflight),
+        "inflight_late": sum(1 for r in inflight if r["end"] - action > dead + 1000),
+        "inflight_failed": sum(1 for r in inflight if not r["ok"]),
+        "http_inflight_failed": sum(1 for r in inflight if r["proto"] == "http" and not r["ok"]),
+        "new_total": len(after),
+        "new_failed": sum(1 for r in after if not r["ok"]),
+        "max_session_ms": max((r["end"] - r["start"] for r in recs), default=0),
+    }
+    errors = {}
+    for r in recs:
+        if not r["ok"]:
+            errors[r["proto"] + ": " + r["err"][:60]] = errors.get(r["proto"] + ": " + r["err"][:60], 0) + 1
+    out["errors"] = errors
+    if "--json" in sys.argv:
+        print(json.dumps(out))
+    else:
+        for k, v in out.items():
+            print("%s=%s" % (k, v if k != "errors" else json.dumps(v)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,156 @@
+#!/bin/sh
+# Failover in the namespace cluster lab: two back-end nodes with real
+# dovecot (one shared maildir), nginx and the backend role, keepalived
+# (VRRPv3, advert_int 0.1) owning the VIP; clients loop POP3, IMAP and HTTP
+# sessions through `esproxy run` (frontend) while the active node dies
+# (its link goes down) or is stopped gracefully (SIGTERM: DELETE, VIP
+# released). Then the VIP flaps 20 times, and the crash drill is repeated
+# with strongSwan's default liveness for contrast. Every figure is printed.
+. "$ESPROXY_ROOT/tests/cli/lib.sh"
+LAB=$(mktemp -d)
+P=fo$$
+. "$ROOT/tests/lab/lib.sh"
+trap 'lab_cleanup; rm -rf "$LAB"' EXIT
+chmod 755 "$LAB"
+DEAD=300
+
+lab_net || { fail "lab network" "cannot create namespaces"; finish; }
+lab_mail 2000
+for n in be1 be2; do
+    lab_dovecot "$n" no
+    lab_nginx "$n"
+    lab_backend_conf "$n" none
+    lab_backend "$n"
+done
+lab_keepalived be1 150 MASTER
+lab_keepalived be2 100 BACKUP
+lab_wait_vip be1 5000 && pass "keepalived: VIP on be1" || { fail "keepalived" "$(cat "$LAB/be1/ka/keepalived.log")"; finish; }
+
+start_frontend() {  # LAB_* knobs from the environment
+    mkdir -p "$LAB/fe"
+    lab_frontend_conf "$LAB/fe/fe.ini.$$"
+    lab_frontend_start "$LAB/fe/fe.ini.$$" && fe_pid=$lab_frontend_pid
+}
+
+vip_time() {    # node: time keepalived on node last became MASTER
+    sed -n 's/^MASTER //p' "$LAB/$1/ka/transitions" 2>/dev/null | tail -n 1
+}
+
+wait_master() { # node since_ms: wait until node became MASTER after since
+    i=0
+    while [ $i -lt 500 ]; do
+        t=$(vip_time "$1")
+        [ -n "$t" ] && [ "$t" -ge "$2" ] && { echo "$t"; return 0; }
+        sleep 0.01; i=$((i + 1))
+    done
+    echo 0; return 1
+}
+
+# drill LABEL ACTION NEWNODE: load for 6 s, the action at +2 s
+drill() {
+    label=$1 action=$2 new=$3
+    lab_client python3 "$ROOT/tests/lab/sessions.py" 10.99.1.1 6 "$LAB/$label.jsonl" --workers 2 &
+    load=$!
+    sleep 2
+    eval "$action"
+    t0=$(now_ms)    # the action has taken effect: the node is dead or stopping
+    tv=$(wait_master "$new" "$((t0 - 100))")
+    wait "$load"
+    python3 "$ROOT/tests/lab/drill_analyze.py" "$LAB/$label.jsonl" "$t0" "$tv" "$DEAD" >"$LAB/$label.fig"
+    echo "---- $label: action at $t0, VIP on $new at $tv (+$((tv - t0)) ms)"
+    sed 's/^/    /' "$LAB/$label.fig"
+}
+fig() { sed -n "s/^$2=//p" "$LAB/$1.fig"; }
+
+start_frontend && pass "frontend up through the VIP on be1" || { fail "frontend" "$(tail -n 5 "$LAB/fe/fe.log")"; finish; }
+
+# ---- crash drill: be1's link goes down (node death) ----
+drill crash "ip -n $(lab_ns be1) link set eth0 down" be2
+r=$(fig crash recovery_ms); v=$(fig crash from_vip_ms)
+[ "$r" -ge 0 ] && [ "$r" -le 700 ] && pass "crash: node death -> first successful session ${r} ms (target <= 700)" ||
+    fail "crash recovery" "${r} ms (target <= 700)"
+[ "$v" -ge 0 ] && [ "$v" -le 200 ] && pass "crash: VIP arrival -> first successful session ${v} ms (target <= 200)" ||
+    fail "crash from VIP" "${v} ms (target <= 200)"
+[ "$(fig crash inflight_late)" = 0 ] && pass "crash: every in-flight session ended within dead_after + 1 s" ||
+    fail "crash: hanging sessions" "$(fig crash inflight_late) late"
+[ "$(fig crash new_failed)" = 0 ] && pass "crash: all $(fig crash new_total) sessions opened during the failover succeeded (held)" ||
+    fail "crash: new sessions failed" "$(fig crash new_failed) of $(fig crash new_total): $(fig crash errors)"
+[ "$(fig crash http_inflight_failed)" = 0 ] && pass "crash: idempotent HTTP GETs in flight succeeded (retried)" ||
+    fail "crash: HTTP in flight" "$(fig crash http_inflight_failed) failed"
+crash_r=$r
+
+# ---- back to be1 (it preempts when its link returns) ----
+ip -n "$(lab_ns be1)" link set eth0 up
+lab_wait_vip be1 5000
+sleep 1.5
+
+# ---- graceful drill: SIGTERM the active node's backend and keepalived ----
+eval "bpid=\$lab_backend_pid_be1 kpid=\$lab_keepalived_pid_be1"
+drill graceful "kill -TERM $bpid $kpid" be2
+v=$(fig graceful from_vip_ms)
+[ "$v" -ge 0 ] && [ "$v" -le 100 ] && pass "graceful: VIP arrival -> first successful session ${v} ms (target <= 100)" ||
+    fail "graceful from VIP" "${v} ms (target <= 100)"
+grep -q "reason=delete" "$LAB/fe/fe.log" && pass "graceful: the frontend re-keyed on the backend's DELETE" ||
+    fail "graceful DELETE" "$(grep tunnel_state "$LAB/fe/fe.log" | tail -n 3)"
+[ "$(fig graceful new_failed)" = 0 ] && pass "graceful: no new session failed" ||
+    fail "graceful: new sessions failed" "$(fig graceful new_failed): $(fig graceful errors)"
+graceful_v=$v
+
+# ---- flapping: 20 moves in about a minute, by hand with gratuitous ARP ----
+kill "$lab_keepalived_pid_be2" 2>/dev/null
+sleep 0.5
+lab_backend be1
+for n in be1 be2; do ip -n "$(lab_ns $n)" addr del "$LAB_VIP/24" dev eth0 2>/dev/null; done
+ip -n "$(lab_ns be2)" addr add "$LAB_VIP/24" dev eth0
+ip netns exec "$(lab_ns be2)" arping -q -U -c 1 -w 0 -i eth0 -S "$LAB_VIP" "$LAB_VIP" || true
+sleep 2
+rss0=$(awk '/VmRSS/ {print $2}' "/proc/$fe_pid/status")
+followed=0 holder=be2
+for i in $(seq 1 20); do
+    new=be1; [ "$holder" = be1 ] && new=be2
+    ip -n "$(lab_ns $holder)" addr del "$LAB_VIP/24" dev eth0
+    ip -n "$(lab_ns $new)" addr add "$LAB_VIP/24" dev eth0
+    ip netns exec "$(lab_ns $new)" arping -q -U -c 1 -w 0 -i eth0 -S "$LAB_VIP" "$LAB_VIP" || true
+    holder=$new
+    sleep 2.5
+    out=$(lab_client curl -s --max-time 3 http://10.99.1.1/health)
+    [ "$out" = "ok $holder" ] && followed=$((followed + 1))
+done
+[ "$followed" = 20 ] && pass "flapping: the frontend followed all 20 VIP moves" || fail "flapping" "followed $followed of 20"
+"$ESPROXY_BIN" status --json -s "$LAB/fe/control.sock" >"$LAB/status.json"
+python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+t = d["tunnels"][0]
+assert t["ike_sas"] == 1, t["ike_sas"]
+assert d["esp_sas"]["in"] == 1 and d["esp_sas"]["out"] == 1, d["esp_sas"]
+assert d["held"] == 0, d["held"]
+' "$LAB/status.json" && pass "after flapping: one IKE SA, one CHILD SA pair, nothing held" ||
+    fail "after flapping" "$(head -c 400 "$LAB/status.json")"
+sleep 1
+rss1=$(awk '/VmRSS/ {print $2}' "/proc/$fe_pid/status")
+[ $((rss1 - rss0)) -le 2048 ] && pass "after flapping: frontend RSS ${rss0} -> ${rss1} KiB (baseline kept)" ||
+    fail "memory after flapping" "${rss0} -> ${rss1} KiB"
+
+# ---- contrast: the crash drill with strongSwan's default liveness ----
+kill "$fe_pid"; wait "$fe_pid" 2>/dev/null
+# strongSwan: no DPD by default; an exchange is retransmitted after 4 s x 1.8^n, 5 times: 165 s in all
+LAB_PROBE_MS=600000 LAB_DEAD_MS=165000 LAB_RETRANSMIT_MS=4000 LAB_RETRANSMIT_TRIES=5 LAB_SPECULATIVE=no start_frontend ||
+    fail "contrast frontend" "$(tail -n 3 "$LAB/fe/fe.log")"
+other=be1; [ "$holder" = be1 ] && other=be2
+ip netns exec "$(lab_ns $other)" true
+ip -n "$(lab_ns $holder)" link set eth0 down
+t0=$(now_ms)
+ip -n "$(lab_ns $other)" addr add "$LAB_VIP/24" dev eth0
+ip netns exec "$(lab_ns $other)" arping -q -U -c 1 -w 0 -i eth0 -S "$LAB_VIP" "$LAB_VIP" || true
+lab_client python3 "$ROOT/tests/lab/sessions.py" 10.99.1.1 15 "$LAB/contrast.jsonl" --workers 1 --protos http,pop3
+python3 "$ROOT/tests/lab/drill_analyze.py" "$LAB/contrast.jsonl" "$t0" "$t0" 165000 >"$LAB/contrast.fig"
+cr=$(fig contrast recovery_ms)
+[ "$cr" = -1 ] && crs="no recovery within 15 s (a dead peer is declared after 165 s)" || crs="${cr} ms"
+echo "---- side by side (crash drill, node death -> first successful session)"
+echo "    esproxy liveness (dead_after ${DEAD} ms, speculative re-key): ${crash_r} ms"
+echo "    strongSwan default liveness (4 s x 1.8^n, 5 tries):        ${crs}"
+echo "    graceful move, VIP arrival -> first success:             ${graceful_v} ms"
+[ "$cr" = -1 ] || [ "$cr" -gt "$crash_r" ] && pass "contrast: strongSwan defaults leave clients waiting ($crs)" ||
+    fail "contrast" "$crs"
+finish
