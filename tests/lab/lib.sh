@@ -247,7 +247,7 @@ lab_frontend_start() {  # conf: esproxy run (frontend) in fe; waits for the tunn
     lab_frontend_pid=$!
     lab_track $lab_frontend_pid
     i=0
-    while ! grep -q "event=tunnel name=main event=up" "$LAB/fe/fe.log" && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+    while ! grep -q "event=tunnel name=main event=up" "$LAB/fe/fe.log" && [ $i -lt 300 ]; do sleep 0.05; i=$((i + 1)); done
     grep -q "event=tunnel name=main event=up" "$LAB/fe/fe.log"
 }
 
