@@ -2,6 +2,7 @@
 #include "config/config.h"
 #include "ipsec/ipsec_log.h"
 #include "proxy/control.h"
+#include "proxy/load.h"
 #include "proxy/log.h"
 #include "proxy/runtime.h"
 
@@ -22,6 +23,11 @@ static const char usage_text[] =
     "  check -c FILE           validate a configuration; errors as FILE:LINE: message (exit 2)\n"
     "  status [--json] [-c FILE | -s SOCKET]\n"
     "                          show the running process (control socket)\n"
+    "  load [options] TARGET...\n"
+    "                          POP3/IMAP/HTTP load generator (load --help)\n"
+    "  drill --action CMD [options] TARGET...\n"
+    "                          failover drill: load, action, timeline report\n"
+    "                          (drill --help)\n"
     "  version                 print the version\n"
     "  help                    this text\n"
     "\n"
@@ -165,5 +171,9 @@ int main(int argc, char **argv)
         return cmd_run(argc - 2, argv + 2);
     if (strcmp(cmd, "status") == 0)
         return cmd_status(argc - 2, argv + 2);
+    if (strcmp(cmd, "load") == 0)
+        return load_main(argc - 2, argv + 2);
+    if (strcmp(cmd, "drill") == 0)
+        return drill_main(argc - 2, argv + 2);
     return usage_error("unknown command '%s'", cmd);
 }

@@ -1,0 +1,233 @@
+/*
+ * Drill report: from the finished sessions of a drill, the 100 ms buckets
+ * (successes, failures by kind, p99 of the sessions ending in each), the
+ * outage window and the phase percentiles; then the text summary and a
+ * self-contained HTML page with an inline SVG timeline (no scripts, no
+ * external fonts or files).
+ *
+ * The outage window is measured from the data alone: the longest gap
+ * between two consecutive successful session ends that closes after the
+ * action and no later than the first success of a session started after
+ * the action (the recovery). Both edges are real session ends.
+ */
+#include "proxy/load.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+/* Nearest-rank p99 of v[0..n) (sorted in place); 0 when n is 0. */
+static double p99(double *v, size_t n)
+{
+    size_t rank;
+
+    if (n == 0)
+        return 0;
+    qsort(v, n, sizeof(*v), cmp_double);
+    rank = (size_t)(0.99 * (double)n + 0.999999);
+    return v[(rank ? rank : 1) - 1];
+}
+
+static int fill_buckets(struct drill_result *r, const struct load_rec *recs, size_t n)
+{
+    double *lat;
+    size_t *cnt;
+    size_t *off;
+    double max_end = 0;
+
+    for (size_t i = 0; i < n; i++)
+        if (recs[i].end_ms > max_end)
+            max_end = recs[i].end_ms;
+    r->n_buckets = (int)(max_end / r->bucket_ms) + 1;
+    r->buckets = calloc((size_t)r->n_buckets, sizeof(*r->buckets));
+    cnt = calloc((size_t)r->n_buckets + 1, sizeof(*cnt));
+    off = calloc((size_t)r->n_buckets + 1, sizeof(*off));
+    lat = malloc((n ? n : 1) * sizeof(*lat));
+    if (r->buckets == NULL || cnt == NULL || off == NULL || lat == NULL) {
+        free(cnt), free(off), free(lat);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        int b = (int)(recs[i].end_ms / r->bucket_ms);
+        struct load_bucket *k = &r->buckets[b];
+
+        if (recs[i].err == LERR_NONE) {
+            k->ok++;
+            cnt[b + 1]++;
+        } else {
+            k->failed++;
+            k->err[recs[i].err < LERR_COUNT ? recs[i].err : LERR_PROTOCOL]++;
+        }
+    }
+    for (int b = 0; b < r->n_buckets; b++)
+        off[b + 1] = off[b] + cnt[b + 1];
+    memset(cnt, 0, sizeof(*cnt) * ((size_t)r->n_buckets + 1));
+    for (size_t i = 0; i < n; i++) {
+        int b = (int)(recs[i].end_ms / r->bucket_ms);
+
+        if (recs[i].err == LERR_NONE)
+            lat[off[b] + cnt[b]++] = recs[i].end_ms - recs[i].start_ms;
+    }
+    for (int b = 0; b < r->n_buckets; b++)
+        r->buckets[b].p99_ms = p99(lat + off[b], off[b + 1] - off[b]);
+    free(cnt), free(off), free(lat);
+    return 0;
+}
+
+static void find_outage(struct drill_result *r, const struct load_rec *recs, size_t n)
+{
+    double recovery = -1, prev = -1, best = -1;
+
+    for (size_t i = 0; i < n; i++)
+        if (recs[i].err == LERR_NONE && recs[i].start_ms >= r->action_ms &&
+            (recovery < 0 || recs[i].end_ms < recovery))
+            recovery = recs[i].end_ms;
+    r->first_success_ms = recovery < 0 ? -1 : recovery - r->action_ms;
+    r->outage_start_ms = r->outage_end_ms = -1;
+    /* successes by end time; consecutive gaps that close in (action, recovery] */
+    {
+        double *ends = malloc((n ? n : 1) * sizeof(*ends));
+        size_t m = 0;
+
+        if (ends == NULL)
+            return;
+        for (size_t i = 0; i < n; i++)
+            if (recs[i].err == LERR_NONE)
+                ends[m++] = recs[i].end_ms;
+        qsort(ends, m, sizeof(*ends), cmp_double);
+        for (size_t i = 0; i < m; i++) {
+            double e = ends[i];
+
+            if (prev >= 0 && e > r->action_ms && (recovery < 0 || e <= recovery) && e - prev > best) {
+                best = e - prev;
+                r->outage_start_ms = prev;
+                r->outage_end_ms = e;
+            }
+            prev = e;
+            if (recovery >= 0 && e > recovery)
+                break;
+        }
+        if (recovery < 0) {     /* never recovered: from the last success on */
+            double last = -1;
+
+            for (size_t i = 0; i < m && ends[i] <= r->action_ms; i++)
+                last = ends[i];
+            r->outage_start_ms = last >= 0 ? last : r->action_ms;
+            r->outage_end_ms = -1;
+        }
+        free(ends);
+    }
+}
+
+static void phase_p99(struct drill_result *r, const struct load_rec *recs, size_t n)
+{
+    double *v[3];
+    size_t m[3] = { 0, 0, 0 };
+    double from = r->outage_start_ms >= 0 ? r->outage_start_ms : r->action_ms;
+    double to = r->outage_end_ms >= 0 ? r->outage_end_ms : 1e300;
+
+    for (int k = 0; k < 3; k++)
+        v[k] = malloc((n ? n : 1) * sizeof(double));
+    if (v[0] && v[1] && v[2]) {
+        for (size_t i = 0; i < n; i++) {
+            int k = recs[i].end_ms < from ? 0 : recs[i].end_ms <= to ? 1 : 2;
+
+            if (recs[i].err == LERR_NONE)
+                v[k][m[k]++] = recs[i].end_ms - recs[i].start_ms;
+        }
+        r->p99_before_ms = p99(v[0], m[0]);
+        r->p99_during_ms = p99(v[1], m[1]);
+        r->p99_after_ms = p99(v[2], m[2]);
+    }
+    for (int k = 0; k < 3; k++)
+        free(v[k]);
+}
+
+int drill_analyze(struct drill_result *r, const struct load_rec *recs, size_t n,
+                  double action_ms, double bucket_ms)
+{
+    r->bucket_ms = bucket_ms > 0 ? bucket_ms : 100;
+    r->action_ms = action_ms;
+    r->sessions = n;
+    r->ok = r->failed = 0;
+    memset(r->failed_after, 0, sizeof(r->failed_after));
+    for (size_t i = 0; i < n; i++) {
+        if (recs[i].err == LERR_NONE) {
+            r->ok++;
+        } else {
+            r->failed++;
+            if (recs[i].end_ms >= action_ms)
+                r->failed_after[recs[i].err < LERR_COUNT ? recs[i].err : LERR_PROTOCOL]++;
+        }
+    }
+    if (fill_buckets(r, recs, n) != 0)
+        return -1;
+    find_outage(r, recs, n);
+    phase_p99(r, recs, n);
+    return 0;
+}
+
+void drill_result_free(struct drill_result *r)
+{
+    free(r->buckets);
+    r->buckets = NULL;
+    r->n_buckets = 0;
+}
+
+static void fmt_epoch(int64_t ms, char *buf, size_t len)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    size_t n;
+
+    gmtime_r(&t, &tm);
+    n = strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
+    snprintf(buf + n, len - n, ".%03d UTC", (int)(ms % 1000));
+}
+
+void drill_report_text(const struct drill_result *r, FILE *f)
+{
+    char when[64];
+    int64_t act = r->wall_start_ms + (int64_t)r->action_ms;
+    uint64_t failed_after = 0;
+
+    for (int e = 1; e < LERR_COUNT; e++)
+        failed_after += r->failed_after[e];
+
+    fmt_epoch(act, when, sizeof(when));
+    fprintf(f, "drill %s: action at %s (%.0f ms into the run)\n", r->label ? r->label : "drill", when, r->action_ms);
+    fprintf(f, "  action: %s (exit %d after %.0f ms)\n", r->action ? r->action : "-", r->action_status,
+            r->action_done_ms >= 0 ? r->action_done_ms - r->action_ms : -1.0);
+    if (r->outage_end_ms >= 0)
+        fprintf(f, "  outage window: %.0f ms, from %+.0f to %+.0f ms around the action (longest gap between successes)\n",
+                r->outage_end_ms - r->outage_start_ms, r->outage_start_ms - r->action_ms, r->outage_end_ms - r->action_ms);
+    else
+        fprintf(f, "  outage window: no recovery (last success %+.0f ms around the action)\n",
+                r->outage_start_ms - r->action_ms);
+    if (r->first_success_ms >= 0)
+        fprintf(f, "  time to first success: %.0f ms after the action\n", r->first_success_ms);
+    else
+        fprintf(f, "  time to first success: none\n");
+    fprintf(f, "  sessions: %" PRIu64 " (ok %" PRIu64 ", failed %" PRIu64 "); failed after the action:",
+            r->sessions, r->ok, r->failed);
+    for (int e = 1; e < LERR_COUNT; e++)
+        fprintf(f, " %s %" PRIu64 "%s", load_err_name((enum load_err)e), r->failed_after[e], e + 1 < LERR_COUNT ? "," : "\n");
+    fprintf(f, "  p99 session latency: before %.1f ms, during %.1f ms, after %.1f ms\n",
+            r->p99_before_ms, r->p99_during_ms, r->p99_after_ms);
+    fprintf(f, "figures: action_epoch_ms=%" PRId64 " outage_ms=%.0f outage_start_epoch_ms=%" PRId64
+            " outage_end_epoch_ms=%" PRId64 " first_success_ms=%.0f failed_after=%" PRIu64 " p99_before_ms=%.1f"
+            " p99_during_ms=%.1f p99_after_ms=%.1f\n",
+            act, r->outage_end_ms >= 0 ? r->outage_end_ms - r->outage_start_ms : -1.0,
+            r->wall_start_ms + (int64_t)r->outage_start_ms,
+            r->outage_end_ms >= 0 ? r->wall_start_ms + (int64_t)r->outage_end_ms : -1,
+            r->first_success_ms, failed_after,
+            r->p99_before_ms, r->p99_during_ms, r->p99_after_ms);
+}
