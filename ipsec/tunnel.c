@@ -310,6 +310,19 @@ static void tunnel_on_netstack_event(void *arg, struct netstack_tunnel *nt, enum
     tunnel_kick(t);
 }
 
+/* ICMP unreachable for our UDP toward a VIP: a hint, never proof. */
+static void tunnel_on_icmp(void *arg, const struct sockaddr_in *dst)
+{
+    struct tunnel_mgr *m = arg;
+
+    for (int i = 0; i < m->n; i++) {
+        if (m->t[i]->initiator && m->t[i]->peer == dst->sin_addr.s_addr) {
+            liveness_hint(&m->t[i]->live, LIVE_HINT_ICMP_UNREACH);
+            tunnel_kick(m->t[i]);
+        }
+    }
+}
+
 static void tunnel_on_ike_datagram(void *arg, const uint8_t *msg, size_t len, const struct sockaddr_in *from)
 {
     struct tunnel_mgr *m = arg;
@@ -366,6 +379,7 @@ int tunnel_mgr_open(struct tunnel_mgr **m_r, uv_loop_t *loop, const struct tunne
         return rc;
     }
     netstack_set_ike_handler(m->ns, tunnel_on_ike_datagram, m);
+    udp_encap_set_icmp_cb(netstack_udp(m->ns), tunnel_on_icmp, m);
     netstack_set_event_cb(m->ns, tunnel_on_netstack_event, m);
     uv_timer_init(loop, &m->shutdown_timer);
     m->shutdown_timer.data = m;

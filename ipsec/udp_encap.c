@@ -6,6 +6,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/errqueue.h>
+#include <sys/socket.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
@@ -57,6 +59,50 @@ static void udp_encap_dispatch(struct udp_encap *ue, uint8_t *data, size_t len,
     }
 }
 
+/* With IP_RECVERR an ICMP error for one of our datagrams makes the next
+ * receive fail once and queues the details; read the queue empty (else
+ * the socket stays readable for errors) and report each destination. */
+static void udp_encap_drain_errors(struct udp_encap *ue)
+{
+    uv_os_fd_t fd;
+
+    if (uv_fileno((uv_handle_t *)&ue->udp, &fd) != 0)
+        return;
+    for (int i = 0; i < 64; i++) {
+        struct sockaddr_in dst;
+        char data[64], control[256];
+        struct iovec iov = { data, sizeof(data) };
+        struct msghdr msg;
+        struct cmsghdr *cm;
+
+        memset(&msg, 0, sizeof(msg));
+        msg.msg_name = &dst;
+        msg.msg_namelen = sizeof(dst);
+        msg.msg_iov = &iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control;
+        msg.msg_controllen = sizeof(control);
+        if (recvmsg(fd, &msg, MSG_ERRQUEUE | MSG_DONTWAIT) < 0)
+            return;
+        for (cm = CMSG_FIRSTHDR(&msg); cm != NULL; cm = CMSG_NXTHDR(&msg, cm)) {
+            const struct sock_extended_err *ee = (const void *)CMSG_DATA(cm);
+
+            if (cm->cmsg_level != IPPROTO_IP || cm->cmsg_type != IP_RECVERR ||
+                ee->ee_origin != SO_EE_ORIGIN_ICMP || msg.msg_namelen < sizeof(dst))
+                continue;
+            ue->ctr.icmp_errors++;
+            if (ue->on_icmp != NULL)
+                ue->on_icmp(ue->icmp_arg, &dst);
+        }
+    }
+}
+
+void udp_encap_set_icmp_cb(struct udp_encap *ue, udp_encap_icmp_fn *fn, void *arg)
+{
+    ue->on_icmp = fn;
+    ue->icmp_arg = arg;
+}
+
 static void udp_encap_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
                            const struct sockaddr *addr, unsigned flags)
 {
@@ -64,6 +110,7 @@ static void udp_encap_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
 
     if (nread < 0) {
         ue->ctr.rx_errors++;
+        udp_encap_drain_errors(ue);
         return;
     }
     /* nread 0 with no address: nothing read, or the end of a batch. */
@@ -83,6 +130,8 @@ static void udp_encap_sockopts(struct udp_encap *ue, unsigned flags)
     int one = 1, rcv = 4 * 1024 * 1024;
 
     uv_recv_buffer_size((uv_handle_t *)&ue->udp, &rcv);
+    if (uv_fileno((uv_handle_t *)&ue->udp, &fd) == 0)
+        (void)setsockopt(fd, IPPROTO_IP, IP_RECVERR, &one, sizeof(one));
     if ((flags & UDP_ENCAP_ZERO_CSUM) && uv_fileno((uv_handle_t *)&ue->udp, &fd) == 0 &&
         setsockopt(fd, SOL_SOCKET, SO_NO_CHECK, &one, sizeof(one)) != 0)
         ipsec_log(IPSEC_LOG_WARN, "event=udp_encap_no_check_failed errno=%d", errno);

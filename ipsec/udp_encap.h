@@ -48,7 +48,7 @@ enum udp_encap_flags {
 };
 
 struct udp_encap_counters {
-    uint64_t esp_rx, ike_rx, keepalive_rx, invalid_rx, rx_errors;
+    uint64_t esp_rx, ike_rx, keepalive_rx, invalid_rx, rx_errors, icmp_errors;
     uint64_t esp_tx, ike_tx, keepalive_tx, tx_queued, tx_errors;
 };
 
@@ -61,6 +61,9 @@ typedef void udp_encap_esp_fn(void *arg, uint8_t *pkt, size_t len, size_t headro
 typedef void udp_encap_ike_fn(void *arg, const uint8_t *msg, size_t len,
                               const struct sockaddr_in *from);
 typedef void udp_encap_close_fn(struct udp_encap *ue);
+/* An ICMP error (port or host unreachable) came back for a datagram we
+ * sent to dst: unauthenticated, a hint only. */
+typedef void udp_encap_icmp_fn(void *arg, const struct sockaddr_in *dst);
 
 struct udp_encap {
     uv_udp_t udp;
@@ -71,6 +74,8 @@ struct udp_encap {
     udp_encap_ike_fn *on_ike;
     void *arg;
     udp_encap_close_fn *on_close;
+    udp_encap_icmp_fn *on_icmp;
+    void *icmp_arg;
     int open_handles;
     struct udp_encap_counters ctr;
 };
@@ -82,6 +87,8 @@ enum udp_encap_kind udp_encap_classify(const uint8_t *buf, size_t len);
 int udp_encap_open(struct udp_encap *ue, uv_loop_t *loop, const struct sockaddr_in *bind_addr,
                    unsigned flags, udp_encap_esp_fn *on_esp, udp_encap_ike_fn *on_ike,
                    void *arg);
+/* Report ICMP errors for our datagrams (IP_RECVERR is always on). */
+void udp_encap_set_icmp_cb(struct udp_encap *ue, udp_encap_icmp_fn *fn, void *arg);
 /* Close asynchronously; on_close (may be NULL) runs when all handles are
  * closed, after which ue may be freed. */
 void udp_encap_close(struct udp_encap *ue, udp_encap_close_fn *on_close);

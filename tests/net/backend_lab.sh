@@ -97,8 +97,14 @@ if grep -q "event=started role=backend" "$LAB/be2/backend.log"; then
 else
     fail "freebind" "$(cat "$LAB/be2/backend.log")"
 fi
+# the backend process dies but the node lives: the kernel answers our ESP
+# with ICMP port unreachable, which must reach liveness as a hint
+kill -9 "$lab_backend_pid_be1"; wait "$lab_backend_pid_be1" 2>/dev/null
+lab_client curl -s -o /dev/null --max-time 2 http://10.99.1.1/health
+i=0; while ! grep -q "hint=icmp_unreach" "$LAB/fe.err" && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+grep -q "hint=icmp_unreach" "$LAB/fe.err" && pass "ICMP port unreachable from a node whose backend died reaches liveness as a hint" ||
+    fail "ICMP hint" "$(grep -E 'liveness|tunnel_state' "$LAB/fe.err" | tail -n 3)"
 kill "$fe_pid"; wait "$fe_pid" 2>/dev/null
-kill "$lab_backend_pid_be1"; wait "$lab_backend_pid_be1" 2>/dev/null
 
 # ---- 2: backend as nobody, PROXY v2 to dovecot and nginx ----
 lab_stop_all
