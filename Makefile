@@ -152,6 +152,10 @@ docs: $(BUILD)/rel/tools/config_reference
 demo: deps all
 	sh mk/demo.sh
 
+.PHONY: drill
+drill: all
+	sh mk/drill.sh $(BUILD)/drill
+
 clean:
 	rm -rf $(BUILD)/rel $(BUILD)/asan $(BUILD)/fuzz $(BUILD)/esproxy $(BUILD)/test-output
 

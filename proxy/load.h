@@ -19,7 +19,8 @@
  * (POP3 -ERR to USER/PASS, IMAP NO to LOGIN, HTTP 401/403); protocol: any
  * other unexpected or negative reply; timeout: no reply within --timeout;
  * closed: the server closed or reset the connection, or said BYE, before
- * the dialogue ended.
+ * the dialogue ended, or refused the login for a temporary reason of its
+ * own (POP3 [SYS/TEMP] or [IN-USE], IMAP [UNAVAILABLE] or [INUSE]).
  */
 #ifndef ESPROXY_LOAD_H
 #define ESPROXY_LOAD_H

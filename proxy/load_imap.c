@@ -88,7 +88,7 @@ static char imap_tagged(const struct lsess *s, const char *line)
     return strncmp(line, "NO", 2) == 0 ? 'N' : 'B';
 }
 
-static int imap_tagged_done(struct lsess *s, char st)
+static int imap_tagged_done(struct lsess *s, char st, const char *line)
 {
     switch (s->state) {
     case I_STLS:
@@ -98,7 +98,8 @@ static int imap_tagged_done(struct lsess *s, char st)
         return lsess_starttls(s) < 0 ? -1 : 1;
     case I_LOGIN:
         if (st != 'O')
-            return lsess_fail(s, st == 'N' ? LERR_AUTH : LERR_PROTOCOL);
+            return lsess_fail(s, st != 'N' ? LERR_PROTOCOL :    /* RFC 5530: the server cannot serve now */
+                              strstr(line, "[UNAVAILABLE]") || strstr(line, "[INUSE]") ? LERR_CLOSED : LERR_AUTH);
         lsess_op_end(s);
         lsess_op_begin(s, LOP_IMAP_SELECT);
         imap_cmd(s, I_SELECT, "SELECT INBOX", NULL);
@@ -147,7 +148,7 @@ static int imap_line(struct lsess *s, const char *line, size_t len)
     st = imap_tagged(s, line);
     if (st == 0)
         return lsess_fail(s, LERR_PROTOCOL);
-    return imap_tagged_done(s, st);
+    return imap_tagged_done(s, st, line);
 }
 
 /* A literal announced at the end of a line: its byte count, else 0. */

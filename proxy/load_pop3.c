@@ -15,6 +15,13 @@ static bool pop3_ok(const char *line)
     return strncmp(line, "+OK", 3) == 0;
 }
 
+/* A refused login: auth, unless the server says it cannot serve now
+ * (RFC 3206 [SYS/...], [IN-USE]) and gives the session up. */
+static enum load_err pop3_login_err(const char *line)
+{
+    return strstr(line, "[SYS/") || strstr(line, "[IN-USE]") ? LERR_CLOSED : LERR_AUTH;
+}
+
 static void pop3_send_user(struct lsess *s)
 {
     lsess_sendf(s, "USER %s\r\n", s->cred->user);
@@ -66,13 +73,13 @@ static int pop3_line(struct lsess *s, const char *line)
         return lsess_starttls(s) < 0 ? -1 : 1;
     case P_USER:
         if (!pop3_ok(line))
-            return lsess_fail(s, LERR_AUTH);
+            return lsess_fail(s, pop3_login_err(line));
         lsess_sendf(s, "PASS %s\r\n", s->cred->pass);
         s->state = P_PASS;
         return 1;
     case P_PASS:
         if (!pop3_ok(line))
-            return lsess_fail(s, LERR_AUTH);
+            return lsess_fail(s, pop3_login_err(line));
         lsess_op_end(s);
         lsess_op_begin(s, LOP_POP3_STAT);
         lsess_send(s, "STAT\r\n", 6);

@@ -5,10 +5,13 @@
  * self-contained HTML page with an inline SVG timeline (no scripts, no
  * external fonts or files).
  *
- * The outage window is measured from the data alone: the longest gap
- * between two consecutive successful session ends that closes after the
- * action and no later than the first success of a session started after
- * the action (the recovery). Both edges are real session ends.
+ * The outage window is measured from the data alone: among the gaps
+ * between two consecutive successful session ends that close after the
+ * action and open no later than 1 s after the action command ended, the
+ * first one at least half as long as the longest (both edges are real
+ * session ends; an action takes effect some
+ * time after it starts, so the window may open after it). Time to first
+ * success: from the action to the end of that window.
  */
 #include "proxy/load.h"
 
@@ -16,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#define OUTAGE_OPENS_MS 1000.0  /* an outage opens within this of the action's end */
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -84,47 +89,37 @@ static int fill_buckets(struct drill_result *r, const struct load_rec *recs, siz
 
 static void find_outage(struct drill_result *r, const struct load_rec *recs, size_t n)
 {
-    double recovery = -1, prev = -1, best = -1;
+    double *ends = malloc((n ? n : 1) * sizeof(*ends)), best = -1, last_before = -1;
+    double open_by = (r->action_done_ms > r->action_ms ? r->action_done_ms : r->action_ms) + OUTAGE_OPENS_MS;
+    size_t m = 0;
 
+    r->outage_start_ms = r->outage_end_ms = r->first_success_ms = -1;
+    if (ends == NULL)
+        return;
     for (size_t i = 0; i < n; i++)
-        if (recs[i].err == LERR_NONE && recs[i].start_ms >= r->action_ms &&
-            (recovery < 0 || recs[i].end_ms < recovery))
-            recovery = recs[i].end_ms;
-    r->first_success_ms = recovery < 0 ? -1 : recovery - r->action_ms;
-    r->outage_start_ms = r->outage_end_ms = -1;
-    /* successes by end time; consecutive gaps that close in (action, recovery] */
-    {
-        double *ends = malloc((n ? n : 1) * sizeof(*ends));
-        size_t m = 0;
-
-        if (ends == NULL)
-            return;
-        for (size_t i = 0; i < n; i++)
-            if (recs[i].err == LERR_NONE)
-                ends[m++] = recs[i].end_ms;
-        qsort(ends, m, sizeof(*ends), cmp_double);
-        for (size_t i = 0; i < m; i++) {
-            double e = ends[i];
-
-            if (prev >= 0 && e > r->action_ms && (recovery < 0 || e <= recovery) && e - prev > best) {
-                best = e - prev;
-                r->outage_start_ms = prev;
-                r->outage_end_ms = e;
-            }
-            prev = e;
-            if (recovery >= 0 && e > recovery)
-                break;
-        }
-        if (recovery < 0) {     /* never recovered: from the last success on */
-            double last = -1;
-
-            for (size_t i = 0; i < m && ends[i] <= r->action_ms; i++)
-                last = ends[i];
-            r->outage_start_ms = last >= 0 ? last : r->action_ms;
-            r->outage_end_ms = -1;
-        }
-        free(ends);
+        if (recs[i].err == LERR_NONE)
+            ends[m++] = recs[i].end_ms;
+    qsort(ends, m, sizeof(*ends), cmp_double);
+    for (size_t i = 0; i < m; i++) {
+        if (ends[i] <= r->action_ms)
+            last_before = ends[i];
+        else if (i > 0 && ends[i - 1] <= open_by && ends[i] - ends[i - 1] > best)
+            best = ends[i] - ends[i - 1];
     }
+    /* the first gap after the action at least half the longest: a short
+     * outage is not displaced by a later stall of similar size */
+    for (size_t i = 1; i < m && best > 0; i++) {
+        if (ends[i] > r->action_ms && ends[i - 1] <= open_by && ends[i] - ends[i - 1] >= best / 2) {
+            r->outage_start_ms = ends[i - 1];
+            r->outage_end_ms = ends[i];
+            break;
+        }
+    }
+    if (r->outage_end_ms < 0)           /* no success after the action: open window */
+        r->outage_start_ms = last_before >= 0 ? last_before : r->action_ms;
+    else
+        r->first_success_ms = r->outage_end_ms - r->action_ms;
+    free(ends);
 }
 
 static void phase_p99(struct drill_result *r, const struct load_rec *recs, size_t n)
@@ -207,13 +202,13 @@ void drill_report_text(const struct drill_result *r, FILE *f)
     fprintf(f, "  action: %s (exit %d after %.0f ms)\n", r->action ? r->action : "-", r->action_status,
             r->action_done_ms >= 0 ? r->action_done_ms - r->action_ms : -1.0);
     if (r->outage_end_ms >= 0)
-        fprintf(f, "  outage window: %.0f ms, from %+.0f to %+.0f ms around the action (longest gap between successes)\n",
+        fprintf(f, "  outage window: %.0f ms, from %+.0f to %+.0f ms around the action (gap between successes)\n",
                 r->outage_end_ms - r->outage_start_ms, r->outage_start_ms - r->action_ms, r->outage_end_ms - r->action_ms);
     else
         fprintf(f, "  outage window: no recovery (last success %+.0f ms around the action)\n",
                 r->outage_start_ms - r->action_ms);
     if (r->first_success_ms >= 0)
-        fprintf(f, "  time to first success: %.0f ms after the action\n", r->first_success_ms);
+        fprintf(f, "  time to first success: %.0f ms after the action (end of the outage)\n", r->first_success_ms);
     else
         fprintf(f, "  time to first success: none\n");
     fprintf(f, "  sessions: %" PRIu64 " (ok %" PRIu64 ", failed %" PRIu64 "); failed after the action:",
