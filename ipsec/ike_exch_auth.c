@@ -37,8 +37,12 @@ void ike_child_ts(const struct ike_sa *sa, struct ike_ts_list *tsi, struct ike_t
     uint32_t init_addr = ntohl(sa->initiator ? sa->local_addr : sa->peer_addr);
     uint32_t resp_addr = ntohl(sa->initiator ? sa->peer_addr : sa->local_addr);
 
-    ike_ts_for_host(tsi, init_addr, NULL, 0);
-    ike_ts_for_host(tsr, resp_addr, cfg->ports, cfg->n_ports);
+    /* the ports belong to the server side (the peer of whoever ran IKE_AUTH as
+     * initiator), whatever the IKE roles are after a rekey */
+    bool ports_on_r = sa->initiator == sa->ts_initiator;
+
+    ike_ts_for_host(tsi, init_addr, ports_on_r ? NULL : cfg->ports, ports_on_r ? 0 : cfg->n_ports);
+    ike_ts_for_host(tsr, resp_addr, ports_on_r ? cfg->ports : NULL, ports_on_r ? cfg->n_ports : 0);
 }
 
 void ike_esp_proposals_with_spi(const struct ike_sa *sa, uint32_t spi, struct ike_sa_payload *out)

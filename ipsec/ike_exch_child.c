@@ -186,6 +186,7 @@ static struct ike_sa *ike_rekey_ike_finish(struct ike_sa *old, const struct ike_
     sa->local_addr = old->local_addr;
     sa->peer_addr = old->peer_addr;
     sa->peer_port = old->peer_port;
+    sa->ts_initiator = old->ts_initiator;
     sa->dh_group = old->dh_group;
     sa->peer_id = old->peer_id;
     memcpy(sa->kids, old->kids, sizeof(sa->kids));

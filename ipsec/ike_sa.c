@@ -99,6 +99,7 @@ struct ike_sa *ike_sa_new(struct ike_ctx *ctx, int peer, bool initiator)
     sa->ctx = ctx;
     sa->peer = peer;
     sa->initiator = initiator;
+    sa->ts_initiator = initiator;
     sa->created_ms = ike_now(ctx);
     sa->current_kid = -1;
     sa->next = ctx->sas;

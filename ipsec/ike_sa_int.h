@@ -67,6 +67,9 @@ struct ike_sa {
     struct ike_ctx *ctx;
     int peer;                   /* index of the config */
     bool initiator;             /* original initiator of this IKE SA */
+    bool ts_initiator;          /* we initiated the IKE_AUTH that made the CHILD SAs: the peer's
+                                 * selector carries the protected ports; kept across IKE rekeys,
+                                 * which may swap the IKE roles (the peer rekeyed) */
     enum ike_sa_state state;
     uint64_t spi_i, spi_r;
     uint32_t local_addr, peer_addr;

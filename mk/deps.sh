@@ -8,7 +8,7 @@ BUILD_PKGS="build-essential pkg-config dpkg-dev ca-certificates libuv1-dev libmb
  libcmocka-dev libinih-dev clang libclang-rt-14-dev"
 TEST_PKGS="python3 procps iproute2 tshark tcpdump openssl curl util-linux
  strongswan-charon strongswan-swanctl libcharon-extra-plugins libstrongswan-standard-plugins
- libstrongswan-extra-plugins dovecot-imapd dovecot-pop3d nginx-light chromium"
+ libstrongswan-extra-plugins dovecot-imapd dovecot-pop3d nginx-light chromium user-mode-linux debootstrap"
 
 missing=""
 for p in $BUILD_PKGS $TEST_PKGS; do

@@ -1,0 +1,213 @@
+#!/bin/sh
+# NOT YET GREEN (see the commit message): kept out of tests/net/ so make test
+# is unaffected; run with ESPROXY_ROOT=$PWD sh tests/interop/uml_interop.sh
+# Interop with real kernel IPsec back-ends: the unchanged esproxy frontend
+# (`esproxy run`, only its config) against two user-mode-linux nodes whose
+# Linux kernels do ESP transport mode in UDP, keyed by strongSwan (charon +
+# swanctl, PSK, encap = yes, AES-GCM-16, the protected ports as traffic
+# selectors), with dovecot and nginx on the VIP and keepalived moving the VIP
+# between the nodes. Checks: the kernel SAs seen from inside a node; real
+# POP3, IMAP and HTTP sessions; the crash drill (the active node's link is
+# cut) and the graceful drill (charon shutdown sends DELETE, keepalived
+# releases the VIP), figures printed next to the backend role's; rekeys
+# initiated by strongSwan (short CHILD and IKE lifetimes) under load.
+# The UML root filesystem is built once and cached (tests/interop/build-rootfs.sh).
+. "$ESPROXY_ROOT/tests/cli/lib.sh"
+LAB=$(mktemp -d)
+P=ui$$
+chmod 755 "$LAB"
+. "$ROOT/tests/interop/uml_lab.sh"
+trap 'uml_cleanup; if [ -n "${UML_KEEP:-}" ]; then echo "kept $LAB"; else rm -rf "$LAB"; fi' EXIT
+trap 'exit 1' INT TERM
+DEAD=300 PROBE=1000
+# strongSwan stays silent on unknown IKE SPIs and the kernel drops ESP on
+# unknown SPIs: without a data-path hint a dead node is found by the idle
+# probe, so the detection bound is probe_interval + dead_after
+DETECT=$((PROBE + DEAD))
+T_START=$(now_ms)
+
+# ---- root filesystem (cached), network, two nodes ----
+t=$(now_ms)
+if uml_rootfs 2>"$LAB/rootfs.log"; then
+    pass "UML rootfs ready in $(( $(now_ms) - t )) ms ($UML_ROOTFS)"
+else
+    fail "UML rootfs" "$(tail -n 5 "$LAB/rootfs.log")"; finish
+fi
+uml_net || { fail "namespaces" "cannot create"; finish; }
+uml_mail
+uml_common
+uml_node_conf be1 10.99.3.11 02:00:0a:63:03:0b 150 MASTER
+uml_node_conf be2 10.99.3.12 02:00:0a:63:03:0c 100 BACKUP
+t=$(now_ms)
+uml_arp_watch
+uml_boot be1 10.99.3.11 tap1 02:00:0a:63:03:0b
+uml_boot be2 10.99.3.12 tap2 02:00:0a:63:03:0c
+if uml_wait_ready be1 90 && uml_wait_ready be2 90; then
+    pass "two UML nodes ready (charon, dovecot, nginx, keepalived) in $(( $(now_ms) - t )) ms"
+else
+    fail "UML boot" "$(tail -n 5 "$LAB/uml/be1/console" "$LAB/uml/be2/console")"; finish
+fi
+grep -q "successfully loaded 1 connections" "$LAB/uml/be1/swanctl-load.log" ||
+    { fail "swanctl load" "$(grep -v 'opening dir\|failed to load -' "$LAB/uml/be1/swanctl-load.log")"; finish; }
+[ "$(uml_wait_master be1 0 10)" != 0 ] && pass "keepalived: VIP $UML_VIP on be1" ||
+    { fail "keepalived" "$(tail -n 5 "$LAB/uml/be1/keepalived.log")"; finish; }
+
+# ---- frontend up, kernel SAs inside the node ----
+if [ -n "${UML_PCAP:-}" ]; then     # debugging: capture the bridge
+    ip netns exec "$(uml_ns fe)" tcpdump -i br0 -U -s 200 -w "$LAB/br0.pcap" >/dev/null 2>&1 &
+    uml_track $!
+    sleep 0.5
+fi
+uml_frontend_conf "$LAB/fe/fe.ini"
+sleep 2     # let the freshly booted nodes settle (UML is slow while daemons start)
+if uml_frontend_start "$LAB/fe/fe.ini"; then
+    pass "esproxy frontend: tunnel up with strongSwan on be1"
+else
+    fail "frontend tunnel" "$(tail -n 8 "$LAB/fe/fe.log"; tail -n 15 "$LAB/uml/be1/charon.log")"; finish
+fi
+fe_pid=$uml_frontend_pid
+uml_cmd be1 20 'ip xfrm state; echo "-- policies"; ip xfrm policy; echo "-- swanctl --list-sas"; swanctl --list-sas 2>&1 | grep -v "failed to load -"' \
+    >"$LAB/xfrm1.txt"
+echo "---- inside UML be1: ip xfrm state / policy, swanctl --list-sas"
+sed 's/^/    /' "$LAB/xfrm1.txt"
+n_tr=$(grep -c "mode transport" "$LAB/xfrm1.txt")
+n_en=$(grep -c "encap type espinudp sport 4500 dport 4500" "$LAB/xfrm1.txt")
+[ "$n_tr" -ge 2 ] && [ "$n_en" -ge 2 ] && grep -q "rfc4106(gcm(aes))" "$LAB/xfrm1.txt" &&
+    pass "kernel SAs in be1: $n_tr x mode transport, $n_en x encap espinudp, rfc4106(gcm(aes))" ||
+    fail "kernel SAs" "transport=$n_tr espinudp=$n_en"
+grep -q "TRANSPORT-in-UDP" "$LAB/xfrm1.txt" && pass "strongSwan: CHILD_SA INSTALLED, TRANSPORT-in-UDP" ||
+    fail "swanctl --list-sas" "no TRANSPORT-in-UDP"
+
+# ---- real sessions through esproxy and kernel ESP ----
+out=$(uml_client curl -s --max-time 10 http://10.99.4.1/health)
+[ "$out" = "ok be1" ] && pass "HTTP (curl): GET /health -> '$out'" || fail "HTTP curl" "got '$out'"
+out=$(uml_client curl -s --max-time 10 --user "$UML_USER:$UML_PASS" pop3://10.99.4.1/)
+echo "$out" | grep -q "^1 " && pass "POP3 (curl): LIST -> '$(echo "$out" | tr -d '\r' | head -n 1)'" ||
+    fail "POP3 curl" "got '$out'"
+out=$(uml_client curl -s --max-time 10 --user "$UML_USER:$UML_PASS" "imap://10.99.4.1/INBOX;UID=1")
+echo "$out" | grep -q "Subject: uml lab message" && pass "IMAP (curl): FETCH UID 1 -> $(echo "$out" | wc -c) bytes" ||
+    fail "IMAP curl" "got '$(echo "$out" | head -c 200)'"
+out=$(uml_client python3 - <<'EOF'
+import imaplib, poplib
+m = imaplib.IMAP4("10.99.4.1", 143, timeout=10)
+m.login("alice", "secret123")
+typ, d = m.select("INBOX")
+typ2, f = m.fetch("1", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+m.logout()
+p = poplib.POP3("10.99.4.1", 110, timeout=10)
+p.user("alice"); p.pass_("secret123")
+n, size = p.stat()
+r = p.retr(1)
+p.quit()
+print("imap", typ, d[0].decode(), f[0][1].decode().strip(), "pop3", n, size, len(r[1]))
+EOF
+)
+echo "$out" | grep -q "^imap OK 1 Subject: uml lab message pop3 1 " && pass "python imaplib + poplib: $out" ||
+    fail "python imaplib/poplib" "$out"
+uml_cmd be1 20 'ip -s xfrm state' >"$LAB/xfrm2.txt"
+echo "---- inside UML be1 after the sessions: ip -s xfrm state (lifetime current)"
+grep -A1 "lifetime current" "$LAB/xfrm2.txt" | sed 's/^/    /'
+
+fig() { sed -n "s/^$2=//p" "$LAB/$1.fig"; }
+# drill LABEL ACTION NEWNODE: load for 7 s, the action at +2 s; ACTION sets t0
+drill() {
+    label=$1 action=$2 new=$3
+    uml_client python3 "$ROOT/tests/lab/sessions.py" 10.99.4.1 7 "$LAB/$label.jsonl" --workers 2 &
+    load=$!
+    sleep 2
+    eval "$action"
+    tv=$(uml_wait_garp "$new" "$((t0 - 100))" 6)
+    wait "$load"
+    python3 "$ROOT/tests/lab/drill_analyze.py" "$LAB/$label.jsonl" "$t0" "$tv" "$DETECT" >"$LAB/$label.fig"
+    echo "---- $label: action at $t0, VIP GARP from $new at $tv (+$((tv - t0)) ms)"
+    sed 's/^/    /' "$LAB/$label.fig"
+}
+
+# ---- crash drill: be1's link is cut (host side of its TAP) ----
+crash_act() { ip -n "$(uml_ns fe)" link set tap1 down; t0=$(now_ms); }
+drill crash crash_act 02:00:0a:63:03:0c
+crash_r=$(fig crash recovery_ms) crash_v=$(fig crash from_vip_ms)
+[ "$crash_r" -ge 0 ] && [ "$crash_r" -le 2500 ] && pass "crash: node cut off -> first successful session ${crash_r} ms (bound 2500)" ||
+    fail "crash recovery" "${crash_r} ms (bound 2500)"
+[ "$(fig crash inflight_late)" = 0 ] && pass "crash: every in-flight session ended within probe_interval + dead_after + 1 s" ||
+    fail "crash: hanging sessions" "$(fig crash inflight_late) late"
+nf=$(fig crash new_failed) nt=$(fig crash new_total)
+[ $((nf * 50)) -le "$nt" ] && pass "crash: $nf of $nt sessions opened during the failover failed (bound 2%)" ||
+    fail "crash: new sessions failed" "$(fig crash new_failed) of $(fig crash new_total): $(fig crash errors)"
+out=$(uml_client curl -s --max-time 5 http://10.99.4.1/health)
+[ "$out" = "ok be2" ] && pass "crash: now served by be2 ('$out')" || fail "crash: be2 serves" "got '$out'"
+
+# ---- be1 returns: its link comes back and flaps (keepalived: FAULT, then
+# it preempts the VIP with GARP); the frontend follows ----
+t=$(now_ms)
+ip -n "$(uml_ns fe)" link set tap1 up
+uml_cmd be1 10 'ip link set eth0 down; sleep 0.2; ip link set eth0 up' >/dev/null
+i=0; out=
+while [ $i -lt 50 ]; do
+    out=$(uml_client curl -s --max-time 2 http://10.99.4.1/health)
+    [ "$out" = "ok be1" ] && break
+    sleep 0.2; i=$((i + 1))
+done
+[ "$out" = "ok be1" ] && pass "be1 back: VIP preempted, frontend followed in $(( $(now_ms) - t )) ms" ||
+    fail "be1 back" "got '$out'"
+sleep 1.5
+
+# ---- graceful drill: charon shutdown on be1 (DELETE) + keepalived releases the VIP ----
+# t0 = the frontend receives strongSwan's DELETE (host clock; UML's clock may be off)
+graceful_act() {
+    n0=$(grep -c "reason=delete" "$LAB/fe/fe.log")
+    # the administrator's order: stop IPsec (charon sends DELETE while it
+    # still has the VIP), then let keepalived release the VIP
+    uml_cmd_async be1 'c=$(cat /run/charon.pid.lab); kill -TERM $c; while kill -0 $c 2>/dev/null; do sleep 0.02; done; kill -TERM $(cat /run/keepalived.pid.lab)'
+    i=0; while [ "$(grep -c "reason=delete" "$LAB/fe/fe.log")" = "$n0" ] && [ $i -lt 100 ]; do sleep 0.02; i=$((i + 1)); done
+    t0=$(grep "reason=delete" "$LAB/fe/fe.log" | tail -n 1 | python3 -c '
+import sys, datetime
+ts = sys.stdin.read().split()[0][3:]
+print(int(datetime.datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc).timestamp() * 1000))')
+}
+drill graceful graceful_act 02:00:0a:63:03:0c
+gr_v=$(fig graceful from_vip_ms) gr_r=$(fig graceful recovery_ms)
+[ "$gr_v" -ge -1000 ] && [ "$gr_v" -le 1000 ] && pass "graceful: VIP arrival -> first successful session ${gr_v} ms" ||
+    fail "graceful from VIP" "${gr_v} ms (bound 1000)"
+grep -q "reason=delete" "$LAB/fe/fe.log" && pass "graceful: the frontend re-keyed on strongSwan's DELETE" ||
+    fail "graceful DELETE" "$(grep tunnel_state "$LAB/fe/fe.log" | tail -n 3)"
+[ "$(fig graceful new_failed)" = 0 ] && pass "graceful: no new session failed" ||
+    fail "graceful: new sessions failed" "$(fig graceful new_failed): $(fig graceful errors)"
+
+# ---- rekeys initiated by strongSwan under load (short lifetimes on be2) ----
+uml_swanctl_conf be2 24s 10s
+n0=$(grep -c "event=tunnel name=main event=up" "$LAB/fe/fe.log")
+uml_cmd be2 20 'swanctl --load-all --file /lab/be2/swanctl.conf >/dev/null 2>&1; swanctl --terminate --ike fe >/dev/null 2>&1' >/dev/null
+i=0; while [ "$(grep -c "event=tunnel name=main event=up" "$LAB/fe/fe.log")" = "$n0" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+mark=$(wc -l <"$LAB/uml/be2/charon.log")
+sleep 0.5
+uml_client python3 "$ROOT/tests/lab/sessions.py" 10.99.4.1 34 "$LAB/rekey.jsonl" --workers 2
+tail -n +"$mark" "$LAB/uml/be2/charon.log" >"$LAB/rekey.charon"
+ck=$(grep -c "generating CREATE_CHILD_SA request [0-9]* \[.*REKEY_SA" "$LAB/rekey.charon")
+ik=$(grep -c "generating CREATE_CHILD_SA request [0-9]* \[ SA No KE \]" "$LAB/rekey.charon")
+python3 -c '
+import json, sys
+r = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+bad = [x for x in r if not x["ok"]]
+print("total=%d" % len(r)); print("failed=%d" % len(bad))
+for x in bad[:5]: print("error=%s %s" % (x["proto"], x["err"][:80]))
+' "$LAB/rekey.jsonl" >"$LAB/rekey.fig"
+echo "---- rekeys (strongSwan on be2: IKE rekey_time 24 s, CHILD rekey_time 10 s; 34 s of load)"
+grep "CREATE_CHILD_SA\|rekey\|CHILD_SA mail{[0-9]*} established" "$LAB/rekey.charon" | sed 's/^/    /'
+sed 's/^/    /' "$LAB/rekey.fig"
+rf=$(sed -n 's/^failed=//p' "$LAB/rekey.fig") rt=$(sed -n 's/^total=//p' "$LAB/rekey.fig")
+[ "$ck" -ge 3 ] && [ "$ik" -ge 1 ] && pass "rekey: strongSwan initiated $ck CHILD_SA rekeys and $ik IKE_SA rekey(s)" ||
+    fail "rekey count" "CHILD $ck (want >= 3), IKE $ik (want >= 1)"
+[ "$rf" = 0 ] && [ "$rt" -gt 0 ] && pass "rekey: $rt sessions during the rekeys, none failed" ||
+    fail "rekey sessions" "$rf of $rt failed"
+out=$(uml_client curl -s --max-time 5 http://10.99.4.1/health)
+[ "$out" = "ok be2" ] && pass "after the rekeys: HTTP through the rekeyed SAs ('$out')" || fail "after rekeys" "got '$out'"
+
+echo "---- crash / graceful failover: strongSwan + kernel ESP nodes (UML) vs esproxy backend role"
+echo "    crash, node death -> first successful session:  UML ${crash_r} ms (VIP arrival -> success ${crash_v} ms)"
+echo "                                                     backend role (README, failover_lab.sh): 300 ms (7-9 ms after VIP)"
+echo "    graceful, VIP arrival -> first successful session: UML ${gr_v} ms (action -> success ${gr_r} ms)"
+echo "                                                     backend role (README, failover_lab.sh): about 35 ms"
+echo "    total run time: $(( $(now_ms) - T_START )) ms"
+
+finish
