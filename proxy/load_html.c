@@ -118,9 +118,11 @@ static void legend(FILE *f)
         { "#1f5fbf", "p99 session latency (ms, right axis)" }, { "#555", "action" },
     };
 
+    static const double at[4] = { 0, 200, 380, 660 };
+
     fprintf(f, "<g id=\"legend\" font-family=\"sans-serif\" font-size=\"12\">\n");
     for (int i = 0; i < 4; i++) {
-        double x = ML + i * 240;
+        double x = ML + at[i];
 
         fprintf(f, "<line x1=\"%.0f\" x2=\"%.0f\" y1=\"20\" y2=\"20\" stroke=\"%s\" stroke-width=\"3\"%s/>", x, x + 24,
                 items[i][0], i == 3 ? " stroke-dasharray=\"5 3\"" : "");
