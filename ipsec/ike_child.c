@@ -88,3 +88,27 @@ int ike_kid_delete_send(struct ike_sa *sa, uint32_t spi_in)
     ike_request_start(sa, IKE_REQ_DELETE_CHILD, msg, len, NULL, 0);
     return 0;
 }
+
+
+void ike_kid_activate_out(struct ike_sa *sa, uint64_t before_ms)
+{
+    for (int i = 0; i < IKE_MAX_KIDS; i++) {
+        struct ike_child *k = &sa->kids[i];
+
+        if (!k->installed || !k->out_pending || k->created_ms > before_ms)
+            continue;
+        k->out_pending = false;
+        if (sa->ctx->cb.child_activate_out != NULL)
+            sa->ctx->cb.child_activate_out(sa->ctx->cb.arg, sa, k->spi_in);
+    }
+}
+
+uint64_t ike_kid_out_deadline(const struct ike_sa *sa)
+{
+    uint64_t d = UINT64_MAX;
+
+    for (int i = 0; i < IKE_MAX_KIDS; i++)
+        if (sa->kids[i].installed && sa->kids[i].out_pending && sa->kids[i].created_ms + IKE_OUT_DEFER_MS < d)
+            d = sa->kids[i].created_ms + IKE_OUT_DEFER_MS;
+    return d;
+}

@@ -56,7 +56,8 @@ void ike_esp_proposals_with_spi(const struct ike_sa *sa, uint32_t spi, struct ik
 }
 
 int ike_child_keys_install(struct ike_sa *sa, const struct ike_proposal *chosen, uint32_t spi_in,
-                           uint32_t spi_out, struct ike_buf gir, struct ike_buf ni, struct ike_buf nr)
+                           uint32_t spi_out, struct ike_buf gir, struct ike_buf ni, struct ike_buf nr,
+                           bool defer_out)
 {
     const struct ike_transform *enc = ike_proposal_get(chosen, IKE_TRANS_ENCR);
     const struct ike_transform *esn = ike_proposal_get(chosen, IKE_TRANS_ESN);
@@ -85,12 +86,14 @@ int ike_child_keys_install(struct ike_sa *sa, const struct ike_proposal *chosen,
     inst.local_addr = sa->local_addr;
     inst.peer_addr = sa->peer_addr;
     inst.lifetime_s = ike_sa_cfg(sa)->child_lifetime_s;
+    inst.defer_out = defer_out && sa->ctx->cb.child_activate_out != NULL;
     rc = sa->ctx->cb.child_install(sa->ctx->cb.arg, sa, &inst);
     ike_child_keys_free(&ck);
     if (rc != 0)
         return -1;
     {
-        struct ike_child c = { true, spi_in, spi_out, inst.encr, inst.key_bits, inst.esn, ike_now(sa->ctx) };
+        struct ike_child c = { true, spi_in, spi_out, inst.encr, inst.key_bits, inst.esn, ike_now(sa->ctx),
+                               inst.defer_out };
 
         if (ike_kid_add(sa, &c) < 0) {
             sa->ctx->cb.child_remove(sa->ctx->cb.arg, sa, spi_in, spi_out);
@@ -324,7 +327,7 @@ static int ike_auth_child_from_response(struct ike_sa *sa, const struct ike_payl
         !ike_ts_within(&tsi, &my_tsi) || !ike_ts_within(&tsr, &my_tsr))
         return -1;
     return ike_child_keys_install(sa, &chosen, sa->child_spi_pending, ike_get32(chosen.spi), ike_buf_of(NULL, 0),
-                                  ike_buf_of(sa->ni, sa->ni_len), ike_buf_of(sa->nr, sa->nr_len));
+                                  ike_buf_of(sa->ni, sa->ni_len), ike_buf_of(sa->nr, sa->nr_len), false);
 }
 
 void ike_auth_handle_response(struct ike_sa *sa, const struct ike_header *h, const struct ike_payload_list *in)
@@ -450,7 +453,7 @@ void ike_auth_handle_request(struct ike_sa *sa, const struct ike_header *h, cons
     if (child_err == 0) {
         spi_in = sa->ctx->cb.spi_alloc(sa->ctx->cb.arg);
         if (ike_child_keys_install(sa, &chosen, spi_in, ike_get32(chosen.spi), ike_buf_of(NULL, 0),
-                                   ike_buf_of(sa->ni, sa->ni_len), ike_buf_of(sa->nr, sa->nr_len)) != 0)
+                                   ike_buf_of(sa->ni, sa->ni_len), ike_buf_of(sa->nr, sa->nr_len), false) != 0)
             child_err = IKE_N_NO_PROPOSAL_CHOSEN;
     }
     id_len = ike_id_body(&cfg->local_id, id_body);

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <mbedtls/platform_util.h>
+
 static uint64_t ike_io_now(void *arg)
 {
     struct timespec ts;
@@ -77,7 +79,22 @@ static int ike_io_child_install(void *arg, struct ike_sa *sa, const struct ike_c
     out.src = c->local_addr;
     out.dst = c->peer_addr;
     rc = esp_sadb_add(io->db, &in, &sa_in);
-    if (rc == 0) {
+    if (rc == 0 && c->defer_out) {
+        struct ike_io_pending_out *p = NULL;
+
+        for (int i = 0; i < IKE_IO_PENDING_OUT && p == NULL; i++)
+            if (!io->pending_out[i].used)
+                p = &io->pending_out[i];
+        if (p == NULL || c->key_len > sizeof(p->keymat)) {
+            rc = esp_sadb_add(io->db, &out, NULL);     /* no room to wait: switch now */
+        } else {
+            p->used = true;
+            p->spi_in = c->spi_in;
+            p->params = out;
+            memcpy(p->keymat, c->key_out, c->key_len);
+            p->params.keymat = p->keymat;
+        }
+    } else if (rc == 0) {
         rc = esp_sadb_add(io->db, &out, NULL);
         if (rc != 0)
             esp_sadb_remove(io->db, &sa_in);
@@ -87,9 +104,41 @@ static int ike_io_child_install(void *arg, struct ike_sa *sa, const struct ike_c
     return rc;
 }
 
+static struct ike_io_pending_out *ike_io_pending_find(struct ike_io *io, uint32_t spi_in)
+{
+    for (int i = 0; i < IKE_IO_PENDING_OUT; i++)
+        if (io->pending_out[i].used && io->pending_out[i].spi_in == spi_in)
+            return &io->pending_out[i];
+    return NULL;
+}
+
+static void ike_io_pending_drop(struct ike_io_pending_out *p)
+{
+    mbedtls_platform_zeroize(p, sizeof(*p));
+}
+
+static void ike_io_child_activate_out(void *arg, struct ike_sa *sa, uint32_t spi_in)
+{
+    struct ike_io *io = arg;
+    struct ike_io_pending_out *p = ike_io_pending_find(io, spi_in);
+
+    (void)sa;
+    if (p == NULL)
+        return;
+    if (esp_sadb_add(io->db, &p->params, NULL) != 0)
+        ipsec_log(IPSEC_LOG_ERROR, "event=child_activate_failed spi_in=%08x", spi_in);
+    else
+        ipsec_log(IPSEC_LOG_DEBUG, "event=child_out_activated spi_in=%08x spi_out=%08x", spi_in, p->params.spi);
+    ike_io_pending_drop(p);
+}
+
 static void ike_io_child_remove(void *arg, struct ike_sa *sa, uint32_t spi_in, uint32_t spi_out)
 {
     struct ike_io *io = arg;
+    struct ike_io_pending_out *p = ike_io_pending_find(io, spi_in);
+
+    if (p != NULL)
+        ike_io_pending_drop(p);
     struct esp_sa *in = esp_sadb_lookup_in(io->db, spi_in);
     struct esp_sa *out = esp_sadb_lookup_out(io->db, ike_sa_peer_addr(sa));
 
@@ -191,6 +240,7 @@ int ike_io_init(struct ike_io *io, uv_loop_t *loop, struct udp_encap *ue, struct
 {
     struct ike_callbacks cb = { .arg = io, .send = ike_io_send, .child_install = ike_io_child_install,
                                 .child_remove = ike_io_child_remove, .event = ike_io_event,
+                                .child_activate_out = ike_io_child_activate_out,
                                 .spi_alloc = ike_io_spi_alloc, .now_ms = ike_io_now, .keylog = ike_io_keylog };
 
     memset(io, 0, sizeof(*io));

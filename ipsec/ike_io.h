@@ -23,6 +23,16 @@
 
 typedef void ike_io_event_fn(void *arg, struct ike_sa *sa, enum ike_event ev);
 
+#define IKE_IO_PENDING_OUT 8
+
+/* An outbound SA waiting for child_activate_out (CHILD rekey responder). */
+struct ike_io_pending_out {
+    bool used;
+    uint32_t spi_in;
+    struct esp_sa_params params;
+    uint8_t keymat[64];
+};
+
 struct ike_io {
     uv_loop_t *loop;
     uv_timer_t timer;
@@ -37,6 +47,7 @@ struct ike_io {
     uv_udp_t udp500;
     uint32_t local500;
     uint8_t rx500[8192];
+    struct ike_io_pending_out pending_out[IKE_IO_PENDING_OUT];
 };
 
 /* 0 or a negative libuv error / -1. */

@@ -454,6 +454,8 @@ static uint64_t ike_sa_deadline(const struct ike_sa *sa)
         d = 0;      /* run at once */
     if (sa->state == IKE_S_INIT_DONE && sa->created_ms + 30000 < d)
         d = sa->created_ms + 30000;
+    if (sa->state == IKE_S_ESTABLISHED && ike_kid_out_deadline(sa) < d)
+        d = ike_kid_out_deadline(sa);
     if (sa->state == IKE_S_ESTABLISHED && sa->req.kind == IKE_REQ_NONE) {
         if (sa->rekey_child_at && sa->rekey_child_at < d)
             d = sa->rekey_child_at;
@@ -541,6 +543,8 @@ void ike_ctx_tick(struct ike_ctx *ctx)
             ike_sa_destroy(sa);     /* half-open SA never authenticated */
             continue;
         }
+        if (sa->state == IKE_S_ESTABLISHED && ike_kid_out_deadline(sa) <= now)
+            ike_kid_activate_out(sa, now - IKE_OUT_DEFER_MS);
         if (sa->state == IKE_S_ESTABLISHED && sa->req.kind == IKE_REQ_NONE && sa->pending != 0) {
             ike_sa_run_pending(sa);
             continue;

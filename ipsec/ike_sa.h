@@ -90,6 +90,11 @@ struct ike_child_install {
     size_t key_len;
     uint32_t local_addr, peer_addr; /* network byte order */
     unsigned lifetime_s;
+    /* Responder of a CHILD rekey: install the inbound SA now and the
+     * outbound one only at child_activate_out (after the peer's DELETE of
+     * the old SA, or a second later), so we never send on an SA the peer
+     * has not installed yet. */
+    bool defer_out;
 };
 
 struct ike_sa;
@@ -102,6 +107,8 @@ struct ike_callbacks {
     /* Install an inbound+outbound CHILD SA pair; 0 or negative. */
     int (*child_install)(void *arg, struct ike_sa *sa, const struct ike_child_install *c);
     void (*child_remove)(void *arg, struct ike_sa *sa, uint32_t spi_in, uint32_t spi_out);
+    /* Start sending on a CHILD SA installed with defer_out. */
+    void (*child_activate_out)(void *arg, struct ike_sa *sa, uint32_t spi_in);
     void (*event)(void *arg, struct ike_sa *sa, enum ike_event ev);
     /* Pick an unused inbound ESP SPI (host order, nonzero). */
     uint32_t (*spi_alloc)(void *arg);

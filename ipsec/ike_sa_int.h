@@ -40,6 +40,7 @@ struct ike_request {
 };
 
 #define IKE_MAX_KIDS 4
+#define IKE_OUT_DEFER_MS 1000     /* fallback when the peer never deletes the old CHILD SA */
 
 struct ike_child {
     bool installed;
@@ -47,6 +48,7 @@ struct ike_child {
     uint16_t encr, key_bits;
     bool esn;
     uint64_t created_ms;
+    bool out_pending;           /* installed inbound only, see defer_out */
 };
 
 /* State of a CREATE_CHILD_SA we initiated, and of a peer's rekey of the
@@ -172,7 +174,8 @@ void ike_auth_handle_response(struct ike_sa *sa, const struct ike_header *h,
                               const struct ike_payload_list *inner);
 /* Shared by AUTH and CREATE_CHILD_SA. */
 int ike_child_keys_install(struct ike_sa *sa, const struct ike_proposal *chosen, uint32_t spi_in,
-                           uint32_t spi_out, struct ike_buf gir, struct ike_buf ni, struct ike_buf nr);
+                           uint32_t spi_out, struct ike_buf gir, struct ike_buf ni, struct ike_buf nr,
+                           bool defer_out);
 void ike_child_ts(const struct ike_sa *sa, struct ike_ts_list *tsi, struct ike_ts_list *tsr);
 void ike_esp_proposals_with_spi(const struct ike_sa *sa, uint32_t spi, struct ike_sa_payload *out);
 void ike_sa_schedule_rekeys(struct ike_sa *sa);
@@ -195,6 +198,10 @@ int ike_kid_find_out(const struct ike_sa *sa, uint32_t spi_out);
 void ike_kid_remove(struct ike_sa *sa, int idx);
 void ike_kid_remove_all(struct ike_sa *sa);
 const struct ike_child *ike_kid_current(const struct ike_sa *sa);
+/* Start sending on CHILD SAs installed inbound-only (all, or those older than before_ms). */
+void ike_kid_activate_out(struct ike_sa *sa, uint64_t before_ms);
+/* Earliest deferred outbound activation, UINT64_MAX if none. */
+uint64_t ike_kid_out_deadline(const struct ike_sa *sa);
 /* Send an INFORMATIONAL DELETE for our inbound CHILD SPI. */
 int ike_kid_delete_send(struct ike_sa *sa, uint32_t spi_in);
 

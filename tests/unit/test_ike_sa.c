@@ -44,6 +44,7 @@ struct packet {
 
 struct installed {
     bool live;
+    bool out_pending;           /* installed with defer_out, not yet activated */
     uint32_t spi_in, spi_out;
     uint8_t key_in[64], key_out[64];
     size_t key_len;
@@ -103,6 +104,7 @@ static int kid_install(void *arg, struct ike_sa *sa, const struct ike_child_inst
             memcpy(k->key_out, c->key_out, c->key_len);
             k->encr = c->encr;
             k->esn = c->esn;
+            k->out_pending = c->defer_out;
             return 0;
         }
     }
@@ -118,6 +120,16 @@ static void kid_remove(void *arg, struct ike_sa *sa, uint32_t spi_in, uint32_t s
     for (int i = 0; i < MAX_SAS; i++)
         if (s->kids[i].live && s->kids[i].spi_in == spi_in)
             s->kids[i].live = false;
+}
+
+static void kid_activate(void *arg, struct ike_sa *sa, uint32_t spi_in)
+{
+    struct side *s = arg;
+
+    (void)sa;
+    for (int i = 0; i < MAX_SAS; i++)
+        if (s->kids[i].live && s->kids[i].spi_in == spi_in)
+            s->kids[i].out_pending = false;
 }
 
 static void on_event(void *arg, struct ike_sa *sa, enum ike_event ev)
@@ -202,6 +214,7 @@ static struct ike_ctx *side_ctx(struct side *s)
 {
     struct ike_callbacks cb = { .arg = s, .send = wire_send, .child_install = kid_install,
                                 .child_remove = kid_remove, .event = on_event, .spi_alloc = spi_alloc,
+                                .child_activate_out = kid_activate,
                                 .now_ms = clock_now };
 
     s->ctx = ike_ctx_new(&cb);
@@ -585,6 +598,48 @@ static void test_child_rekey_replaces_the_child_sa(void **state)
     assert_int_equal(live_kids(&fe), 1);    /* old one deleted */
     assert_int_equal(live_kids(&be), 1);
     assert_null(kid_by_in(&fe, old_in));
+}
+
+static int pending_outs(const struct side *s)
+{
+    int n = 0;
+
+    for (int i = 0; i < MAX_SAS; i++)
+        n += s->kids[i].live && s->kids[i].out_pending;
+    return n;
+}
+
+static void test_rekey_responder_sends_on_the_new_sa_only_after_the_old_is_deleted(void **state)
+{
+    struct ike_peer_config fc = base_config(true), bc = base_config(false);
+
+    (void)state;
+    establish(&fc, &bc);
+    assert_int_equal(ike_sa_rekey_child(fe.last_sa), 0);
+    /* request -> be (installs inbound, defers outbound), response -> fe */
+    ike_ctx_input(be.ctx, queue[0].src, 4500, queue[0].dst, queue[0].data, queue[0].len);
+    memmove(queue, queue + 1, sizeof(queue[0]) * (size_t)--q_len);
+    assert_int_equal(pending_outs(&be), 1);
+    pump();     /* fe installs, then DELETEs the old SA: be switches now */
+    assert_int_equal(pending_outs(&be), 0);
+    assert_int_equal(pending_outs(&fe), 0);     /* the rekey initiator never waits */
+    assert_children_mirror();
+}
+
+static void test_deferred_outbound_is_activated_after_a_second_without_delete(void **state)
+{
+    struct ike_peer_config fc = base_config(true), bc = base_config(false);
+
+    (void)state;
+    establish(&fc, &bc);
+    assert_int_equal(ike_sa_rekey_child(fe.last_sa), 0);
+    ike_ctx_input(be.ctx, queue[0].src, 4500, queue[0].dst, queue[0].data, queue[0].len);
+    q_len = 0;              /* the response and everything after it is lost */
+    drop_next = 1000;
+    advance(999);
+    assert_int_equal(pending_outs(&be), 1);
+    advance(2);
+    assert_int_equal(pending_outs(&be), 0);
 }
 
 static void test_child_rekey_with_pfs(void **state)
@@ -1048,6 +1103,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_probe_to_a_silent_peer_times_out_on_schedule, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete_removes_both_sides, setup, teardown),
         cmocka_unit_test_setup_teardown(test_child_rekey_replaces_the_child_sa, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rekey_responder_sends_on_the_new_sa_only_after_the_old_is_deleted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_deferred_outbound_is_activated_after_a_second_without_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_child_rekey_with_pfs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_simultaneous_child_rekey_leaves_one_pair, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ike_rekey_moves_children_and_keeps_working, setup, teardown),
