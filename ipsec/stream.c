@@ -410,6 +410,7 @@ void stream__on_connected(void *arg)
     struct stream *s = arg;
 
     s->flags |= F_CONNECTED | F_EV_CONNECTED | F_READING;
+    uv_timer_stop(&s->timer);   /* the connect timeout is over */
     nsl_tcp_clamp_mss(s->pcb, s->tun->mss);
     stream_txq_push(s);   /* bytes written while connecting */
     stream_queue(s);

@@ -201,6 +201,21 @@ static void test_echo_round_trip_preserves_bytes_and_closes_locally(void **state
     assert_int_equal(conns[1].reason, STREAM_LOCAL_CLOSE);
 }
 
+static void test_connect_timeout_stops_once_connected(void **state)
+{
+    struct conn tpl = { .take_max = SIZE_MAX };
+    struct conn *c;
+    int never = 0;
+
+    (void)state;
+    listen_on(7, &tpl);
+    c = client_open(7, 100);
+    assert_true(ntu_run_until(&M, &c->connected, 2000));
+    ntu_run_until(&M, &never, 300);
+    assert_false(c->closed);
+    assert_false(conns[1].closed);
+}
+
 static void test_half_close_lets_the_peer_answer_after_our_fin(void **state)
 {
     struct conn tpl = { .echo = 1, .shut_on_eof = 1, .take_max = SIZE_MAX };
@@ -436,6 +451,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
         T(test_echo_round_trip_preserves_bytes_and_closes_locally),
+        T(test_connect_timeout_stops_once_connected),
         T(test_half_close_lets_the_peer_answer_after_our_fin),
         T(test_peer_half_close_still_accepts_our_writes),
         T(test_abort_resets_the_peer),
