@@ -24,7 +24,7 @@ const char *ike_event_name(enum ike_event ev)
 {
     static const char *const names[] = { "established", "auth_failed", "failed", "probe_ok",
                                          "probe_timeout", "delete_received", "invalid_spi",
-                                         "child_rekeyed", "ike_rekeyed", "sa_gone" };
+                                         "child_rekeyed", "ike_rekeyed", "sa_gone", "peer_alive" };
 
     return (unsigned)ev < sizeof(names) / sizeof(names[0]) ? names[ev] : "?";
 }
@@ -351,6 +351,7 @@ static void ike_input_request(struct ike_sa *sa, const struct ike_header *h, uin
         return;
     }
     sa->peer_next_id++;
+    ike_sa_emit(sa, IKE_EV_PEER_ALIVE);
     if (inner.unsupported_critical != 0) {
         ike_info_send_error(sa, h->msg_id, IKE_N_UNSUPPORTED_CRITICAL_PAYLOAD);
         return;
@@ -382,6 +383,7 @@ static void ike_input_response(struct ike_sa *sa, const struct ike_header *h, ui
         sa->ctx->stats.dropped++;
         return;
     }
+    ike_sa_emit(sa, IKE_EV_PEER_ALIVE);
     switch (sa->req.kind) {
     case IKE_REQ_AUTH:
         ike_auth_handle_response(sa, h, &inner);

@@ -79,6 +79,7 @@ enum ike_event {
     IKE_EV_CHILD_REKEYED,   /* new CHILD SA installed, old one removed */
     IKE_EV_IKE_REKEYED,     /* this SA replaced by a rekeyed one */
     IKE_EV_SA_GONE,         /* the SA is being freed */
+    IKE_EV_PEER_ALIVE,      /* an authenticated message from the peer arrived */
 };
 
 /* What the ESP layer needs to install one CHILD SA pair. */

@@ -17,8 +17,9 @@
  *   would otherwise wait for its own retransmission timers).
  *
  * - Probe schedule. Every probe (idle or after a hint) retransmits at
- *   dead_after/4 and dead_after/2 and gives up at dead_after. No
- *   authenticated answer by then: the peer is dead. The SA is abandoned at
+ *   dead_after/4 and dead_after/2 and gives up at dead_after. Nothing
+ *   authenticated from the peer by then (no answer, no ESP that verified,
+ *   no other IKE message): the peer is dead. The SA is abandoned at
  *   once (its streams fail with "tunnel lost") and a new IKE SA with
  *   INITIAL_CONTACT goes to the VIP, which by now belongs to another node.
  *
@@ -122,6 +123,7 @@ static void liveness_probe_send(struct liveness *l)
     unsigned gaps[3] = { d / 4, d / 4, d - d / 2 };
 
     l->probing = true;
+    l->probe_sent_ms = liveness_now(l);
     l->cb.probe(l->cb.arg, gaps, 3);
 }
 
@@ -186,8 +188,16 @@ void liveness_probe_ok(struct liveness *l)
 
 void liveness_probe_timeout(struct liveness *l)
 {
-    if (l->state == LIVE_UP || l->state == LIVE_SUSPECT)
-        liveness_dead(l, LIVE_R_PROBE_TIMEOUT);
+    if (l->state != LIVE_UP && l->state != LIVE_SUSPECT)
+        return;
+    if (l->last_rx_ms > l->probe_sent_ms) {
+        /* the probe's answer is late, but the peer spoke meanwhile
+         * (ESP that verified, or an IKE message): it is alive */
+        l->probing = false;
+        liveness_set(l, LIVE_UP, LIVE_R_PROBE_OK);
+        return;
+    }
+    liveness_dead(l, LIVE_R_PROBE_TIMEOUT);
 }
 
 void liveness_delete_received(struct liveness *l)

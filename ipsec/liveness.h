@@ -74,6 +74,7 @@ struct liveness {
     uint64_t last_rx_ms;            /* last authentic packet from the peer */
     uint64_t first_unanswered_tx_ms;/* oldest data sent since last_rx, 0 = none */
     uint64_t probe_due_ms;          /* idle probe (UP) */
+    uint64_t probe_sent_ms;         /* when the current probe started */
     uint64_t retry_due_ms;          /* DOWN: next IKE attempt */
     unsigned retry_wait_ms;
     bool probing, speculating, stopped;

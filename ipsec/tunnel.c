@@ -208,6 +208,10 @@ static void tunnel_initiator_event(struct tunnel *t, struct ike_sa *sa, enum ike
         if (t->cb)
             t->cb(t->arg, t, TUNNEL_EV_REKEYED);
         break;
+    case IKE_EV_PEER_ALIVE:
+        if (!spec)
+            liveness_authentic_rx(&t->live);
+        break;
     case IKE_EV_SA_GONE:
         if (spec) {
             t->spec = NULL;

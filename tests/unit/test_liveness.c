@@ -149,6 +149,19 @@ static void test_probe_timeout_during_speculation_waits_for_the_speculative_sa(v
     assert_int_equal(L.state, LIVE_UP);
 }
 
+static void test_a_late_probe_answer_is_excused_by_other_authentic_traffic(void **state)
+{
+    (void)state;
+    bring_up();
+    liveness_hint(&L, LIVE_HINT_STALL);
+    now += 100;
+    liveness_authentic_rx(&L);      /* ESP verified: the peer is there */
+    now += 200;
+    liveness_probe_timeout(&L);     /* its IKE answer was slow (busy with a rekey) */
+    assert_int_equal(abandons, 0);
+    assert_int_equal(L.state, LIVE_UP);
+}
+
 static void test_authenticated_delete_rekeys_at_once(void **state)
 {
     (void)state;
@@ -229,6 +242,7 @@ int main(void)
         cmocka_unit_test_setup(test_stalled_data_makes_the_tunnel_suspect_and_traffic_clears_it, setup),
         cmocka_unit_test_setup(test_invalid_ike_spi_starts_a_speculative_rekey_and_switches_when_it_is_up, setup),
         cmocka_unit_test_setup(test_probe_timeout_during_speculation_waits_for_the_speculative_sa, setup),
+        cmocka_unit_test_setup(test_a_late_probe_answer_is_excused_by_other_authentic_traffic, setup),
         cmocka_unit_test_setup(test_authenticated_delete_rekeys_at_once, setup),
         cmocka_unit_test_setup(test_failed_attempts_back_off_up_to_the_ceiling, setup),
         cmocka_unit_test_setup(test_a_hint_while_down_retries_without_waiting, setup),
