@@ -23,6 +23,7 @@ LAB_DOVECOT_LISTEN="127.0.0.1, 10.99.2.11" lab_dovecot be1 no
 LAB_NGINX_EXTRA_LISTEN="10.99.2.11:8080" lab_nginx be1
 lab_backend_conf be1 none
 lab_backend be1
+i=0; while ! ip netns exec "$(lab_ns be1)" ss -ltn | grep -q 10.99.2.11:8080 && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
 mkdir -p "$LAB/fe"
 lab_frontend_conf "$LAB/fe/fe.ini"
 sed -i 's/^role = frontend$/role = frontend\nmax_per_client = 5000/' "$LAB/fe/fe.ini"
@@ -120,6 +121,10 @@ CL --json -n 3 -c 3 --mix pop3 --port pop3=2110 --timeout 400 10.99.1.2 >"$LAB/m
 [ "$(j "$LAB/mute.json" errors.timeout)" = 3 ] && pass "a server that never greets: 3 timeouts (400 ms)" || fail "timeout" "$(head -c 400 "$LAB/mute.json")"
 
 # dovecot delays failed logins (auth_failure_delay, per-IP penalty): these go last
+# through the frontend first: the node's auth process then has no failures pending
+CL --json -n 2 -c 2 --mix pop3,imap --password wrong --timeout 20000 10.99.1.1 >"$LAB/auth-fe.json" 2>&1
+[ "$(j "$LAB/auth-fe.json" errors.auth)" = 2 ] && pass "wrong password through the frontend: 2 auth errors" ||
+    fail "wrong password through the frontend" "$(grep -o '"errors": {[^}]*}' "$LAB/auth-fe.json"); frontend: $(grep -i 'login\|auth' "$LAB/fe/fe.log" | tail -n 2)"
 snapshot
 FE --json -n 4 -c 4 --mix pop3,imap --password wrong --timeout 20000 10.99.2.11 >"$LAB/auth.json" 2>&1
 rc=$?
@@ -127,10 +132,7 @@ sleep 0.3
 f=$(( $(lines "$DLOG" 'auth failed') - d_fail ))
 [ "$rc" = 1 ] && [ "$(j "$LAB/auth.json" errors.auth)" = 4 ] && [ "$(j "$LAB/auth.json" failed)" = 4 ] && [ "$f" = 4 ] &&
     pass "wrong password: 4 auth errors, dovecot logged 4 failed logins, exit 1" ||
-    fail "wrong password" "rc $rc dovecot $f: $(head -c 500 "$LAB/auth.json")"
-CL --json -n 4 -c 4 --mix pop3,imap --password wrong --timeout 20000 10.99.1.1 >"$LAB/auth-fe.json" 2>&1
-[ "$(j "$LAB/auth-fe.json" errors.auth)" = 4 ] && pass "wrong password through the frontend: 4 auth errors" ||
-    fail "wrong password through the frontend" "$(head -c 500 "$LAB/auth-fe.json")"
+    fail "wrong password" "rc $rc dovecot $f: $(grep -o '"errors": {[^}]*}' "$LAB/auth.json")"
 
 
 # ---- usage ----
