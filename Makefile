@@ -40,7 +40,7 @@ objs = $(patsubst %.c,$(BUILD)/$(1)/obj/%.o,$(2))
 lwip_objs = $(patsubst %,$(BUILD)/$(1)/lwip/%.o,$(LWIP_FILES))
 llhttp_objs = $(patsubst %,$(BUILD)/$(1)/llhttp/%.o,$(LLHTTP_FILES))
 
-.PHONY: docs all deps test test-unit test-asan test-cli check-lwip fuzz bench demo clean distclean help
+.PHONY: docs all deps deps-build test test-unit test-asan test-cli check-lwip fuzz bench demo clean distclean help
 .SUFFIXES:
 .DELETE_ON_ERROR:
 
@@ -48,6 +48,7 @@ all: $(BUILD)/esproxy
 
 help:
 	@echo "make deps       install Debian packages and fetch lwIP source"
+	@echo "make deps-build only the packages the build needs (Docker build stage)"
 	@echo "make            build build/esproxy"
 	@echo "make test-unit  fast unit tests (seconds)"
 	@echo "make test       everything: unit, sanitizers, CLI, fuzz smoke, labs"
@@ -55,6 +56,10 @@ help:
 
 deps:
 	sh mk/deps.sh
+
+# only the packages `make` needs (the Docker image's build stage)
+deps-build:
+	DEPS_ONLY_BUILD=1 sh mk/deps.sh
 
 $(LWIP_SRC)/src/core/tcp.c:
 	sh mk/fetch-lwip.sh $(BUILD)/src

@@ -8,7 +8,14 @@ BUILD_PKGS="build-essential pkg-config dpkg-dev ca-certificates libuv1-dev libmb
  libcmocka-dev libinih-dev clang libclang-rt-14-dev"
 TEST_PKGS="python3 procps iproute2 tshark tcpdump openssl curl util-linux
  strongswan-charon strongswan-swanctl libcharon-extra-plugins libstrongswan-standard-plugins
- libstrongswan-extra-plugins dovecot-imapd dovecot-pop3d nginx-light chromium user-mode-linux debootstrap"
+ libstrongswan-extra-plugins dovecot-imapd dovecot-pop3d nginx-light
+ keepalived arping podman buildah netavark aardvark-dns slirp4netns fuse-overlayfs uidmap iptables runc docker-compose debootstrap zstd nodejs chromium user-mode-linux"
+# DEPS_ONLY_BUILD=1 (`make deps-build`, the Docker image's build stage): only
+# what `make` needs for build/esproxy; no test, unit-test or fuzz packages.
+if [ "${DEPS_ONLY_BUILD:-0}" = 1 ]; then
+    BUILD_PKGS=$(printf '%s\n' $BUILD_PKGS | grep -Ev '^(libcmocka-dev|clang|libclang-rt-14-dev)$' | tr '\n' ' ')
+    TEST_PKGS=
+fi
 
 missing=""
 for p in $BUILD_PKGS $TEST_PKGS; do

@@ -21,6 +21,7 @@ stage "unit tests under ASan+UBSan" env ASAN_OPTIONS=detect_leaks=1 \
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 sh tests/run-unit.sh $asan_tests
 stage "command line" sh tests/run-scripts.sh tests/cli
 [ -d tests/net ] && stage "network (namespaces, tshark)" sh tests/run-scripts.sh tests/net
+[ -d tests/docker ] && stage "docker (podman image build, compose drill)" sh tests/run-scripts.sh tests/docker
 [ -n "$fuzzers" ] && stage "fuzz (bounded)" sh tests/run-fuzz.sh $fuzzers
 if [ -d tests/bench ] && ls build/rel/bench/bench_* >/dev/null 2>&1; then
     stage "benchmarks" sh -c 'for b in build/rel/bench/bench_*; do echo "== $b"; "$b" || exit 1; done'
