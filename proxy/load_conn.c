@@ -11,6 +11,7 @@
 #include <mbedtls/entropy.h>
 #include <mbedtls/x509_crt.h>
 
+#include <arpa/inet.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@ static struct {
     mbedtls_entropy_context entropy;
     mbedtls_ctr_drbg_context drbg;
     mbedtls_x509_crt ca;
+    bool verify;
 } tls;
 
 struct wreq {
@@ -116,6 +118,7 @@ int load_tls_init(const struct load_opts *o, char *err, size_t errlen)
         }
         mbedtls_ssl_conf_ca_chain(&tls.conf, &tls.ca, NULL);
         mbedtls_ssl_conf_authmode(&tls.conf, MBEDTLS_SSL_VERIFY_REQUIRED);
+        tls.verify = true;
     } else {
         mbedtls_ssl_conf_authmode(&tls.conf, MBEDTLS_SSL_VERIFY_NONE);
     }
@@ -131,6 +134,7 @@ void load_tls_free(void)
     mbedtls_entropy_free(&tls.entropy);
     mbedtls_x509_crt_free(&tls.ca);
     tls.on = false;
+    tls.verify = false;
 }
 
 /* ---- session ---- */
@@ -323,14 +327,39 @@ static int lsess_bio_recv(void *ctx, unsigned char *p, size_t len)
     return (int)len;
 }
 
+/* The server's address as binary when the target is an IP literal (its length, else 0). */
+static size_t lsess_ip_literal(const struct lsess *s, unsigned char ip[16])
+{
+    if (inet_pton(AF_INET, s->host, ip) == 1)
+        return 4;
+    if (inet_pton(AF_INET6, s->host, ip) == 1)
+        return 16;
+    return 0;
+}
+
+/* mbedTLS 2.x matches the name only against dNSName and CN entries: an IP
+ * literal is checked here against the certificate's iPAddress entries. */
+static bool lsess_cert_has_ip(const struct lsess *s)
+{
+    const mbedtls_x509_crt *crt = mbedtls_ssl_get_peer_cert(s->ssl);
+    unsigned char ip[16];
+    size_t n = lsess_ip_literal(s, ip);
+
+    for (const mbedtls_x509_sequence *san = crt ? &crt->subject_alt_names : NULL; san != NULL; san = san->next)
+        if (san->buf.tag == (MBEDTLS_ASN1_CONTEXT_SPECIFIC | 7) && san->buf.len == n && !memcmp(san->buf.p, ip, n))
+            return true;
+    return false;
+}
+
 /* Handshake progress: 1 still running, 0 done, -1 failed. */
 static int lsess_handshake(struct lsess *s)
 {
+    unsigned char ip[16];
     int rc = mbedtls_ssl_handshake(s->ssl);
 
     if (rc == MBEDTLS_ERR_SSL_WANT_READ || rc == MBEDTLS_ERR_SSL_WANT_WRITE)
         return 1;
-    if (rc != 0)
+    if (rc != 0 || (tls.verify && lsess_ip_literal(s, ip) != 0 && !lsess_cert_has_ip(s)))
         return lsess_fail(s, LERR_TLS);
     s->handshaking = false;
     lsess_op_end(s);
@@ -339,12 +368,15 @@ static int lsess_handshake(struct lsess *s)
 
 static int lsess_tls_begin(struct lsess *s)
 {
+    unsigned char ip[16];
+
     s->ssl = calloc(1, sizeof(*s->ssl));
     if (s->ssl == NULL)
         return lsess_fail(s, LERR_TLS);
     mbedtls_ssl_init(s->ssl);
+    /* no SNI for an IP literal (RFC 6066 3); its name is checked after the handshake */
     if (mbedtls_ssl_setup(s->ssl, &tls.conf) != 0 ||
-        mbedtls_ssl_set_hostname(s->ssl, s->host) != 0)
+        mbedtls_ssl_set_hostname(s->ssl, lsess_ip_literal(s, ip) != 0 ? NULL : s->host) != 0)
         return lsess_fail(s, LERR_TLS);
     mbedtls_ssl_set_bio(s->ssl, s, lsess_bio_send, lsess_bio_recv, NULL);
     s->handshaking = true;

@@ -197,7 +197,8 @@ static int imap_input(struct lsess *s)
 
 static void imap_wake(struct lsess *s)
 {
-    if (s->state == I_TLS) {
+    if (s->state == I_TLS) {    /* STARTTLS handshake done: the handshake was timed as LOP_TLS */
+        lsess_op_begin(s, LOP_IMAP_LOGIN);
         imap_login(s);
     } else if (s->state == I_IDLING) {
         lsess_send(s, "DONE\r\n", 6);

@@ -131,8 +131,10 @@ static int pop3_input(struct lsess *s)
 
 static void pop3_wake(struct lsess *s)
 {
-    if (s->state == P_TLS)      /* STLS handshake done */
+    if (s->state == P_TLS) {    /* STLS handshake done: the handshake was timed as LOP_TLS */
+        lsess_op_begin(s, LOP_POP3_LOGIN);
         pop3_send_user(s);
+    }
 }
 
 const struct lproto load_pop3 = { pop3_start, pop3_input, pop3_wake };

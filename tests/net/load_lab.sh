@@ -5,7 +5,10 @@
 # (dovecot "Login:" lines, nginx access-log lines), credentials are used in
 # turn, and every error kind is classified: auth (wrong password), closed
 # (doveadm kick during IDLE), protocol (HTTP 404), connect (nothing
-# listening), timeout (a listener that never greets).
+# listening), timeout (a listener that never greets), tls (a CA that did
+# not sign the frontend's certificate). TLS sessions (implicit on 995/993/443,
+# STARTTLS on 1110/1143) go to the frontend's TLS listeners, verified with
+# the lab CA; the plain 110/143 listeners keep no certificate.
 . "$ESPROXY_ROOT/tests/cli/lib.sh"
 LAB=$(mktemp -d)
 P=ld$$
@@ -25,8 +28,15 @@ lab_backend_conf be1 none
 lab_backend be1
 i=0; while ! ip netns exec "$(lab_ns be1)" ss -ltn | grep -q 10.99.2.11:8080 && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
 mkdir -p "$LAB/fe"
+lab_pki || { fail "test PKI" "$(tail -n 3 "$LAB/pki.log")"; finish; }
 lab_frontend_conf "$LAB/fe/fe.ini"
 sed -i 's/^role = frontend$/role = frontend\nmax_per_client = 5000/' "$LAB/fe/fe.ini"
+lab_frontend_tls_listeners >>"$LAB/fe/fe.ini"
+for l in "pop3 1110" "imap 1143"; do
+    set -- $l
+    printf '[listen %s-stls]\naddress = 10.99.1.1:%s\nprotocol = %s\ntls = starttls\ncert = %s\nkey = %s\n' \
+        "$1" "$2" "$1" "$LAB/pki/srv.pem" "$LAB/pki/srv.key" >>"$LAB/fe/fe.ini"
+done
 lab_frontend_start "$LAB/fe/fe.ini" || { fail "frontend" "$(tail -n 5 "$LAB/fe/fe.log")"; finish; }
 DLOG="$LAB/be1/dovecot/dovecot.log"
 ALOG="$LAB/be1/web/logs/access.log"
@@ -92,6 +102,33 @@ CL --json -n 3 -c 3 --mix pop3 --tls starttls 10.99.1.1 >"$LAB/stls.json" 2>&1
 # the frontend offers STLS only with a certificate; without one it answers -ERR
 [ "$(j "$LAB/stls.json" errors.protocol)" = 3 ] && pass "STLS refused: 3 protocol errors" ||
     fail "STLS refused" "$(head -c 400 "$LAB/stls.json")"
+
+# ---- TLS through the frontend, the certificate verified with the lab CA ----
+snapshot
+CL --json -n 30 -c 6 --mix pop3,imap,http --tls implicit --ca "$LAB/pki/ca.pem" --credentials "$LAB/creds" 10.99.1.1 \
+    >"$LAB/tls.json" 2>"$LAB/tls.err"
+rc=$?
+[ $rc = 0 ] && [ "$(j "$LAB/tls.json" ok)" = 30 ] && [ "$(j "$LAB/tls.json" failed)" = 0 ] &&
+    pass "implicit TLS through the frontend: 30 sessions, all ok" ||
+    fail "implicit TLS" "rc $rc $(grep -o '"errors": {[^}]*}' "$LAB/tls.json") $(head -c 300 "$LAB/tls.err")"
+counts "implicit TLS" "$LAB/tls.json"
+snapshot
+CL --json -n 20 -c 4 --mix pop3,imap,http --tls starttls --ca "$LAB/pki/ca.pem" --port pop3=1110 --port imap=1143 \
+    --port http=443 --credentials "$LAB/creds" 10.99.1.1 >"$LAB/stls-ok.json" 2>"$LAB/stls-ok.err"
+rc=$?
+[ $rc = 0 ] && [ "$(j "$LAB/stls-ok.json" ok)" = 20 ] && [ "$(j "$LAB/stls-ok.json" failed)" = 0 ] &&
+    pass "STARTTLS through the frontend: 20 sessions, all ok" ||
+    fail "STARTTLS" "rc $rc $(grep -o '"errors": {[^}]*}' "$LAB/stls-ok.json") $(head -c 300 "$LAB/stls-ok.err")"
+counts "STARTTLS" "$LAB/stls-ok.json"
+# a CA that did not sign the frontend's certificate: the handshake fails, no login is tried
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$LAB/other.key" \
+    -subj "/CN=other CA" -days 1 -out "$LAB/other.pem" >/dev/null 2>&1
+snapshot
+CL --json -n 6 -c 3 --mix pop3,imap,http --tls implicit --ca "$LAB/other.pem" 10.99.1.1 >"$LAB/badca.json" 2>&1
+sleep 0.3
+n=$(( $(lines "$DLOG" 'pop3-login: Info: Login: ') - d_pop + $(lines "$DLOG" 'imap-login: Info: Login: ') - d_imap + $(lines "$ALOG" ' /') - n_acc ))
+[ "$(j "$LAB/badca.json" errors.tls)" = 6 ] && [ "$(j "$LAB/badca.json" failed)" = 6 ] && [ "$n" = 0 ] &&
+    pass "wrong CA: 6 tls errors, no login or request reached the servers" || fail "wrong CA" "logins+requests $n $(head -c 400 "$LAB/badca.json")"
 
 # ---- error kinds ----
 FE --json -n 4 -c 4 --mix imap --idle 20000 --credentials "$LAB/creds" 10.99.2.11 >"$LAB/kick.json" 2>&1 &
