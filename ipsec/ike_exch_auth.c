@@ -57,8 +57,9 @@ void ike_esp_proposals_with_spi(const struct ike_sa *sa, uint32_t spi, struct ik
 
 int ike_child_keys_install(struct ike_sa *sa, const struct ike_proposal *chosen, uint32_t spi_in,
                            uint32_t spi_out, struct ike_buf gir, struct ike_buf ni, struct ike_buf nr,
-                           bool defer_out)
+                           enum ike_child_origin origin)
 {
+    bool exch_initiator = origin == IKE_CHILD_FROM_AUTH ? sa->initiator : origin == IKE_CHILD_WE_INITIATED;
     const struct ike_transform *enc = ike_proposal_get(chosen, IKE_TRANS_ENCR);
     const struct ike_transform *esn = ike_proposal_get(chosen, IKE_TRANS_ESN);
     struct ike_suite suite = { 0 };
@@ -79,14 +80,14 @@ int ike_child_keys_install(struct ike_sa *sa, const struct ike_proposal *chosen,
     inst.encr = enc->id;
     inst.key_bits = enc->key_bits ? enc->key_bits : 256;
     inst.esn = esn != NULL && esn->id == IKE_ESN_YES;
-    /* "i" keys protect initiator-to-responder traffic */
-    inst.key_out = sa->initiator ? ck.encr_i : ck.encr_r;
-    inst.key_in = sa->initiator ? ck.encr_r : ck.encr_i;
+    /* "i" keys protect traffic from the exchange's initiator */
+    inst.key_out = exch_initiator ? ck.encr_i : ck.encr_r;
+    inst.key_in = exch_initiator ? ck.encr_r : ck.encr_i;
     inst.key_len = ck.encr_len;
     inst.local_addr = sa->local_addr;
     inst.peer_addr = sa->peer_addr;
     inst.lifetime_s = ike_sa_cfg(sa)->child_lifetime_s;
-    inst.defer_out = defer_out && sa->ctx->cb.child_activate_out != NULL;
+    inst.defer_out = origin == IKE_CHILD_PEER_INITIATED && sa->ctx->cb.child_activate_out != NULL;
     rc = sa->ctx->cb.child_install(sa->ctx->cb.arg, sa, &inst);
     ike_child_keys_free(&ck);
     if (rc != 0)
@@ -327,7 +328,7 @@ static int ike_auth_child_from_response(struct ike_sa *sa, const struct ike_payl
         !ike_ts_within(&tsi, &my_tsi) || !ike_ts_within(&tsr, &my_tsr))
         return -1;
     return ike_child_keys_install(sa, &chosen, sa->child_spi_pending, ike_get32(chosen.spi), ike_buf_of(NULL, 0),
-                                  ike_buf_of(sa->ni, sa->ni_len), ike_buf_of(sa->nr, sa->nr_len), false);
+                                  ike_buf_of(sa->ni, sa->ni_len), ike_buf_of(sa->nr, sa->nr_len), IKE_CHILD_FROM_AUTH);
 }
 
 void ike_auth_handle_response(struct ike_sa *sa, const struct ike_header *h, const struct ike_payload_list *in)
@@ -453,7 +454,7 @@ void ike_auth_handle_request(struct ike_sa *sa, const struct ike_header *h, cons
     if (child_err == 0) {
         spi_in = sa->ctx->cb.spi_alloc(sa->ctx->cb.arg);
         if (ike_child_keys_install(sa, &chosen, spi_in, ike_get32(chosen.spi), ike_buf_of(NULL, 0),
-                                   ike_buf_of(sa->ni, sa->ni_len), ike_buf_of(sa->nr, sa->nr_len), false) != 0)
+                                   ike_buf_of(sa->ni, sa->ni_len), ike_buf_of(sa->nr, sa->nr_len), IKE_CHILD_FROM_AUTH) != 0)
             child_err = IKE_N_NO_PROPOSAL_CHOSEN;
     }
     id_len = ike_id_body(&cfg->local_id, id_body);

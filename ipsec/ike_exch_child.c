@@ -284,7 +284,7 @@ static void ike_child_rekey_response(struct ike_sa *sa, const struct ike_payload
         } else {
             rc = ike_child_keys_install(sa, &chosen, sa->rekey.new_spi_in, ike_get32(chosen.spi),
                                         ike_buf_of(gir, gir_len), ike_buf_of(sa->rekey.nonce, IKE_NONCE_LEN),
-                                        ike_buf_of(p_n->body, p_n->len), false);
+                                        ike_buf_of(p_n->body, p_n->len), IKE_CHILD_WE_INITIATED);
         }
     }
     mbedtls_platform_zeroize(gir, sizeof(gir));
@@ -434,7 +434,7 @@ static uint16_t ike_child_rekey_answer(struct ike_sa *sa, const struct ike_heade
         return IKE_N_TEMPORARY_FAILURE;
     spi_in = sa->ctx->cb.spi_alloc(sa->ctx->cb.arg);
     rc = ike_child_keys_install(sa, &chosen, spi_in, ike_get32(chosen.spi), ike_buf_of(gir, gir_len),
-                                ike_buf_of(p_n->body, p_n->len), ike_buf_of(nr, sizeof(nr)), true);
+                                ike_buf_of(p_n->body, p_n->len), ike_buf_of(nr, sizeof(nr)), IKE_CHILD_PEER_INITIATED);
     mbedtls_platform_zeroize(gir, sizeof(gir));
     if (rc != 0)
         return IKE_N_NO_PROPOSAL_CHOSEN;

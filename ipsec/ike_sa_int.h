@@ -172,10 +172,18 @@ void ike_auth_handle_request(struct ike_sa *sa, const struct ike_header *h,
                              const struct ike_payload_list *inner);
 void ike_auth_handle_response(struct ike_sa *sa, const struct ike_header *h,
                               const struct ike_payload_list *inner);
-/* Shared by AUTH and CREATE_CHILD_SA. */
+/* Shared by AUTH and CREATE_CHILD_SA.  The exchange that made the child
+ * decides which key half protects which direction (RFC 7296 2.17: "i" keys
+ * protect traffic from the initiator of *that* exchange); as responder of a
+ * CREATE_CHILD_SA the new outbound SA also waits for the peer (defer). */
+enum ike_child_origin {
+    IKE_CHILD_FROM_AUTH,            /* IKE_AUTH: the IKE SA's roles */
+    IKE_CHILD_WE_INITIATED,         /* CREATE_CHILD_SA we sent */
+    IKE_CHILD_PEER_INITIATED,       /* CREATE_CHILD_SA we answered */
+};
 int ike_child_keys_install(struct ike_sa *sa, const struct ike_proposal *chosen, uint32_t spi_in,
                            uint32_t spi_out, struct ike_buf gir, struct ike_buf ni, struct ike_buf nr,
-                           bool defer_out);
+                           enum ike_child_origin origin);
 void ike_child_ts(const struct ike_sa *sa, struct ike_ts_list *tsi, struct ike_ts_list *tsr);
 void ike_esp_proposals_with_spi(const struct ike_sa *sa, uint32_t spi, struct ike_sa_payload *out);
 void ike_sa_schedule_rekeys(struct ike_sa *sa);
