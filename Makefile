@@ -125,6 +125,11 @@ $(BUILD)/rel/tools/%: $(call objs,rel,tests/tools/%.c) $(BUILD)/rel/libesproxy.a
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS_ALL) $^ $(LIBS) -o $@
 
+# ASan+UBSan builds of the same tools, for script tests that want them.
+$(BUILD)/asan/tools/%: $(call objs,asan,tests/tools/%.c) $(BUILD)/asan/libesproxy.a
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS_ALL) $(SAN_FLAGS) $^ $(LIBS) -o $@
+
 TOOL_SRCS  := $(sort $(wildcard tests/tools/*.c))
 TOOL_BINS  := $(patsubst tests/tools/%.c,$(BUILD)/rel/tools/%,$(TOOL_SRCS))
 BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/rel/bench/%,$(BENCH_SRCS))
