@@ -59,6 +59,16 @@ struct netstack {
     struct netstack_stats st;
 };
 
+struct stream_listener {
+    struct netstack *ns;
+    struct stream_listener *next;
+    void *lpcb;
+    stream_accept_fn *on_accept;
+    void *data;
+    unsigned refs;              /* own reference + accepted, unreported */
+    bool closed;
+};
+
 /* netstack.c */
 void netstack__kick(struct netstack *ns);
 void netstack__enter(struct netstack_tunnel *t);
@@ -68,6 +78,9 @@ void netstack__leave(struct netstack *ns);
 void stream__dispatch_pending(struct netstack *ns);
 /* Drop every stream on t at once (no FIN; RST only for local close). */
 size_t stream__lose_tunnel(struct netstack_tunnel *t, enum stream_close_reason r);
+
+/* stream_listen.c */
 void stream__close_listeners(struct netstack *ns);
+void stream__listener_unref(struct stream_listener *l);
 
 #endif

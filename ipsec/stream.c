@@ -41,16 +41,6 @@ struct stream_txchunk {
     uint8_t data[];
 };
 
-struct stream_listener {
-    struct netstack *ns;
-    struct stream_listener *next;
-    void *lpcb;
-    stream_accept_fn *on_accept;
-    void *data;
-    unsigned refs;              /* accepted streams not yet reported */
-    bool closed;
-};
-
 struct stream {
     struct netstack *ns;
     struct netstack_tunnel *tun;
@@ -130,12 +120,6 @@ static void stream_finish(struct stream *s, enum stream_close_reason reason)
     stream_queue(s);
 }
 
-static void stream_listener_unref(struct stream_listener *l)
-{
-    if (--l->refs == 0 && l->closed)
-        free(l);
-}
-
 static void stream_on_timer_closed(uv_handle_t *h)
 {
     struct stream *s = h->data;
@@ -156,7 +140,7 @@ static void stream_finish_now(struct stream *s)
         free(c);
     }
     if (s->listener != NULL) {
-        stream_listener_unref(s->listener);
+        stream__listener_unref(s->listener);
         s->listener = NULL;
     }
     uv_close((uv_handle_t *)&s->timer, stream_on_timer_closed);
@@ -344,7 +328,7 @@ static void stream_report_connected(struct stream *s)
         stream_abort(s);
     else
         l->on_accept(l, s);
-    stream_listener_unref(l);
+    stream__listener_unref(l);
 }
 
 static void stream_dispatch(struct stream *s)
@@ -605,54 +589,4 @@ const char *stream_reason_str(enum stream_close_reason r)
     case STREAM_TUNNEL_LOST: return "tunnel_lost";
     }
     return "unknown";
-}
-
-/* ---- listeners (backend role) ---- */
-
-int stream_listen(struct netstack *ns, uint16_t port, stream_accept_fn *on_accept,
-                  void *data, struct stream_listener **l_r)
-{
-    struct stream_listener *l = calloc(1, sizeof(*l));
-    int rc;
-
-    if (l == NULL)
-        return UV_ENOMEM;
-    l->ns = ns;
-    l->on_accept = on_accept;
-    l->data = data;
-    l->refs = 1;     /* the listener's own reference, dropped at close */
-    rc = nsl_tcp_listen(port, l, &l->lpcb);
-    if (rc < 0) {
-        free(l);
-        return rc == NSL_E_NOPORT ? UV_EADDRINUSE : UV_ENOMEM;
-    }
-    l->next = ns->listeners;
-    ns->listeners = l;
-    *l_r = l;
-    return 0;
-}
-
-void *stream_listener_data(const struct stream_listener *l)
-{
-    return l->data;
-}
-
-void stream_listener_close(struct stream_listener *l)
-{
-    struct stream_listener **pp;
-
-    for (pp = &l->ns->listeners; *pp != NULL; pp = &(*pp)->next)
-        if (*pp == l) {
-            *pp = l->next;
-            break;
-        }
-    nsl_tcp_listen_close(l->lpcb);
-    l->closed = true;
-    stream_listener_unref(l);
-}
-
-void stream__close_listeners(struct netstack *ns)
-{
-    while (ns->listeners != NULL)
-        stream_listener_close(ns->listeners);
 }
