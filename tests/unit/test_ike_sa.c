@@ -28,6 +28,7 @@
 #include "ipsec/ike_sa.h"
 #include "ipsec/ike_cert.h"
 #include "ipsec/ike_crypto.h"
+#include "ipsec/ike_sa_int.h"
 #include "ipsec/ipsec_log.h"
 
 #define FE_ADDR "10.99.2.10"
@@ -642,6 +643,67 @@ static void test_deferred_outbound_is_activated_after_a_second_without_delete(vo
     assert_int_equal(pending_outs(&be), 0);
 }
 
+/* The nonce of a CREATE_CHILD_SA message, decrypted with the receiver's SA. */
+static void child_nonce(struct ike_sa *receiver, const struct packet *p, uint8_t *out, size_t *len)
+{
+    struct packet copy = *p;
+    struct ike_payload_list outer, inner;
+    const struct ike_payload *n;
+
+    assert_int_equal(ike_payloads_parse(copy.data[16], copy.data + 28, copy.len - 28, &outer), 0);
+    assert_int_equal(ike_sk_open(receiver, copy.data, copy.len, &outer, &inner), 0);
+    n = ike_payload_find(&inner, IKE_PL_NONCE);
+    assert_non_null(n);
+    memcpy(out, n->body, n->len);
+    *len = n->len;
+}
+
+/* RFC 7296 2.17: the "i" half of KEYMAT protects traffic from the initiator of
+ * the CREATE_CHILD_SA exchange, whichever side initiated the IKE SA.  Here the
+ * IKE responder rekeys (strongSwan rekeying an SA esproxy initiated); the keys
+ * are checked against KEYMAT derived independently from the exchange's nonces. */
+static void test_child_rekey_by_ike_responder_uses_exchange_roles_for_keys(void **state)
+{
+    struct ike_peer_config fc = base_config(true), bc = base_config(false);
+    uint8_t ni[256], nr[256];
+    size_t ni_len, nr_len;
+    uint32_t old_in, old_out;
+    struct ike_child_keys ck;
+    const struct installed *b = NULL, *f = NULL;
+    struct ike_suite suite = { 0 };
+
+    (void)state;
+    establish(&fc, &bc);
+    ike_sa_child_spis(be.last_sa, &old_in, &old_out);
+    assert_int_equal(ike_sa_rekey_child(be.last_sa), 0);
+    assert_int_equal(q_len, 1);
+    child_nonce(fe.last_sa, &queue[0], ni, &ni_len);
+    ike_ctx_input(fe.ctx, queue[0].src, 4500, queue[0].dst, queue[0].data, queue[0].len);
+    memmove(queue, queue + 1, sizeof(queue[0]) * (size_t)--q_len);
+    assert_true(q_len >= 1);
+    child_nonce(be.last_sa, &queue[0], nr, &nr_len);
+    pump();
+    assert_int_equal(be.events[IKE_EV_CHILD_REKEYED], 1);
+    for (int i = 0; i < MAX_SAS; i++) {
+        if (be.kids[i].live && be.kids[i].spi_in != old_in)
+            b = &be.kids[i];
+        if (fe.kids[i].live && fe.kids[i].spi_out != old_in && fe.kids[i].spi_in != old_out)
+            f = &fe.kids[i];
+    }
+    assert_non_null(b);
+    assert_non_null(f);
+    suite.encr = b->encr;
+    suite.encr_key_bits = (uint16_t)(b->key_len == 20 ? 128 : 256);
+    assert_int_equal(ike_child_keys_derive(&ck, &be.last_sa->keys, &suite, ike_buf_of(NULL, 0),
+                                           ike_buf_of(ni, ni_len), ike_buf_of(nr, nr_len)), 0);
+    assert_int_equal(ck.encr_len, b->key_len);
+    assert_memory_equal(b->key_out, ck.encr_i, ck.encr_len);    /* be initiated the exchange */
+    assert_memory_equal(b->key_in, ck.encr_r, ck.encr_len);
+    assert_memory_equal(f->key_in, ck.encr_i, ck.encr_len);
+    assert_memory_equal(f->key_out, ck.encr_r, ck.encr_len);
+    ike_child_keys_free(&ck);
+}
+
 static void test_child_rekey_with_pfs(void **state)
 {
     struct ike_peer_config fc = base_config(true), bc;
@@ -1105,6 +1167,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_child_rekey_replaces_the_child_sa, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rekey_responder_sends_on_the_new_sa_only_after_the_old_is_deleted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deferred_outbound_is_activated_after_a_second_without_delete, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_child_rekey_by_ike_responder_uses_exchange_roles_for_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_child_rekey_with_pfs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_simultaneous_child_rekey_leaves_one_pair, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ike_rekey_moves_children_and_keeps_working, setup, teardown),
