@@ -21,6 +21,8 @@ stage "unit tests under ASan+UBSan" env ASAN_OPTIONS=detect_leaks=1 \
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 sh tests/run-unit.sh $asan_tests
 stage "command line" sh tests/run-scripts.sh tests/cli
 [ -d tests/net ] && stage "network (namespaces, tshark)" sh tests/run-scripts.sh tests/net
+[ -f tests/interop/uml_interop.sh ] &&
+    stage "interop (strongSwan + Linux kernel ESP in user-mode-linux)" sh tests/run-scripts.sh tests/interop/uml_interop.sh
 [ -d tests/docker ] && stage "docker (podman image build, compose drill)" sh tests/run-scripts.sh tests/docker
 [ -n "$fuzzers" ] && stage "fuzz (bounded)" sh tests/run-fuzz.sh $fuzzers
 if [ -d tests/bench ] && ls build/rel/bench/bench_* >/dev/null 2>&1; then

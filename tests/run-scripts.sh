@@ -1,11 +1,12 @@
 #!/bin/sh
-# Run every tests/<dir>/*.sh script. A script prints one line per check,
-# "PASS name" or "FAIL name: why", and exits non-zero if any check failed.
+# Run every tests/<dir>/*.sh script (or the scripts named). A script prints
+# one line per check, "PASS name" or "FAIL name: why", and exits non-zero if
+# any check failed.
 set -u
 passed=0 failed=0
 for dir in "$@"; do
-    for s in "$dir"/*.sh; do
-        [ -f "$s" ] || continue
+    if [ -f "$dir" ]; then scripts=$dir; else scripts=$(ls "$dir"/*.sh 2>/dev/null); fi
+    for s in $scripts; do
         echo "== $s"
         out=$(ESPROXY_ROOT=$(pwd) sh "$s" 2>&1)
         rc=$?
