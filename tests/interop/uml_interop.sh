@@ -188,24 +188,40 @@ uml_client python3 "$ROOT/tests/lab/sessions.py" 10.99.4.1 34 "$LAB/rekey.jsonl"
 tail -n +"$mark" "$LAB/uml/be2/charon.log" >"$LAB/rekey.charon"
 ck=$(grep -c "generating CREATE_CHILD_SA request [0-9]* \[.*REKEY_SA" "$LAB/rekey.charon")
 ik=$(grep -c "generating CREATE_CHILD_SA request [0-9]* \[ SA No KE \]" "$LAB/rekey.charon")
+# rekey moments on the host clock: the frontend's "rekeyed" log lines
+grep "event=rekeyed" "$LAB/fe/fe.log" | python3 -c '
+import sys, datetime
+for l in sys.stdin:
+    ts = l.split()[0][3:]
+    print(int(datetime.datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc).timestamp() * 1000))
+' >"$LAB/rekey.times"
 python3 -c '
 import json, sys
 r = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+t0, t1 = min(x["start"] for x in r), max(x["end"] for x in r)
+rk = [int(l) for l in open(sys.argv[2]) if t0 <= int(l) <= t1]
 bad = [x for x in r if not x["ok"]]
-print("total=%d" % len(r)); print("failed=%d" % len(bad))
+# in flight at a rekey, or opened within a second after it
+at = [x for x in bad if any(x["start"] - 1000 <= t <= x["end"] for t in rk)]
+print("total=%d" % len(r)); print("failed=%d" % len(bad)); print("rekeys_seen=%d" % len(rk))
+print("failed_at_rekey=%d" % len(at))
 for x in bad[:5]: print("error=%s %s" % (x["proto"], x["err"][:80]))
-' "$LAB/rekey.jsonl" >"$LAB/rekey.fig"
+' "$LAB/rekey.jsonl" "$LAB/rekey.times" >"$LAB/rekey.fig"
 echo "---- rekeys (strongSwan on be2: IKE rekey_time 24 s, CHILD rekey_time 10 s; 34 s of load)"
 grep "CREATE_CHILD_SA\|rekey\|CHILD_SA mail{[0-9]*} established" "$LAB/rekey.charon" | sed 's/^/    /'
 sed 's/^/    /' "$LAB/rekey.fig"
 rf=$(sed -n 's/^failed=//p' "$LAB/rekey.fig") rt=$(sed -n 's/^total=//p' "$LAB/rekey.fig")
+ra=$(sed -n 's/^failed_at_rekey=//p' "$LAB/rekey.fig") rs=$(sed -n 's/^rekeys_seen=//p' "$LAB/rekey.fig")
 [ "$ck" -ge 3 ] && [ "$ik" -ge 1 ] && pass "rekey: strongSwan initiated $ck CHILD_SA rekeys and $ik IKE_SA rekey(s)" ||
     fail "rekey count" "CHILD $ck (want >= 3), IKE $ik (want >= 1)"
-# a rekey must not cost sessions: at most 1 in 1000 (a UML node starved of
-# CPU by a busy host can stall one session past the client's 5 s timeout;
-# the CHILD key-half bug this guards against failed 1 in 100)
-[ "$rt" -gt 0 ] && [ $((rf * 1000)) -le "$rt" ] && pass "rekey: $rt sessions during the rekeys, $rf failed (bound 0.1%)" ||
-    fail "rekey sessions" "$rf of $rt failed (bound 0.1%)"
+# a rekey must not cost a single session: none in flight at one of the
+# $rs rekeys the frontend saw (or opened within 1 s after it) may fail.
+# Apart from the rekeys, a UML node starved of CPU by a busy host can stall a
+# session past the client's 5 s timeout: at most 1 in 1000 there.
+[ "$rs" -ge 4 ] && [ "$ra" = 0 ] && pass "rekey: no session failed across the $rs rekeys the frontend saw" ||
+    fail "rekey sessions" "$ra failed at a rekey ($rs rekeys seen)"
+[ "$rt" -gt 0 ] && [ $((rf * 1000)) -le "$rt" ] && pass "rekey: $rt sessions during 34 s of rekeys, $rf failed in all (bound 0.1%)" ||
+    fail "rekey: sessions" "$rf of $rt failed (bound 0.1%)"
 out=$(uml_client curl -s --max-time 5 http://10.99.4.1/health)
 [ "$out" = "ok be2" ] && pass "after the rekeys: HTTP through the rekeyed SAs ('$out')" || fail "after rekeys" "got '$out'"
 
