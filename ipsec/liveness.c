@@ -157,8 +157,9 @@ void liveness_ike_established(struct liveness *l, bool speculative)
         /* make-before-break: the new SA is authenticated, the old one goes */
         l->speculating = false;
         l->probing = false;
-        if (l->state == LIVE_UP || l->state == LIVE_SUSPECT)
+        if (l->state == LIVE_UP || l->state == LIVE_SUSPECT || l->spec_beside_attempt)
             l->cb.abandon(l->cb.arg);
+        l->spec_beside_attempt = false;
     }
     l->probing = false;
     liveness_set(l, LIVE_UP, speculative ? LIVE_R_SPECULATIVE : LIVE_R_ESTABLISHED);
@@ -168,6 +169,7 @@ void liveness_ike_failed(struct liveness *l, bool speculative)
 {
     if (speculative) {
         l->speculating = false;
+        l->spec_beside_attempt = false;
         return;     /* the current SA, if any, carries on */
     }
     if (l->stopped)
@@ -231,6 +233,18 @@ void liveness_hint(struct liveness *l, enum liveness_hint h)
         return;
     if (l->state == LIVE_DOWN) {
         liveness_connect(l, LIVE_R_RETRY);     /* a client is waiting: do not back off */
+        return;
+    }
+    if (l->state == LIVE_CONNECTING) {
+        /* the VIP moved while our IKE SA was half open (its holder does
+         * not know the SA): start afresh beside it instead of waiting for
+         * the old attempt's retransmissions to run out */
+        if (l->cfg.speculative && h == LIVE_HINT_INVALID_IKE_SPI && !l->speculating) {
+            ipsec_log(IPSEC_LOG_INFO, "event=liveness_hint hint=%s state=connecting", liveness_hint_name(h));
+            l->speculating = true;
+            l->spec_beside_attempt = true;
+            l->cb.start_ike(l->cb.arg, true);
+        }
         return;
     }
     if (l->state != LIVE_UP && l->state != LIVE_SUSPECT)

@@ -78,6 +78,7 @@ struct liveness {
     uint64_t retry_due_ms;          /* DOWN: next IKE attempt */
     unsigned retry_wait_ms;
     bool probing, speculating, stopped;
+    bool spec_beside_attempt;   /* the speculative SA races a half-open first attempt */
     struct liveness_event history[LIVENESS_HISTORY];
     unsigned n_history;             /* total recorded; the ring keeps the last 64 */
 };

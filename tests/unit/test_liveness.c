@@ -209,6 +209,25 @@ static void test_a_hint_while_down_retries_without_waiting(void **state)
     assert_int_equal(starts, 2);
 }
 
+/* The VIP moved between IKE_SA_INIT and IKE_AUTH: the new holder answers
+ * INVALID_IKE_SPI; a fresh IKE SA starts at once beside the half-open one. */
+static void test_invalid_ike_spi_while_connecting_starts_afresh(void **state)
+{
+    (void)state;
+    liveness_start(&L);
+    liveness_hint(&L, LIVE_HINT_SYN_UNANSWERED);        /* not about IKE state: ignored */
+    assert_int_equal(spec_starts, 0);
+    liveness_hint(&L, LIVE_HINT_INVALID_IKE_SPI);
+    assert_int_equal(spec_starts, 1);
+    assert_int_equal(L.state, LIVE_CONNECTING);
+    liveness_hint(&L, LIVE_HINT_INVALID_IKE_SPI);       /* retransmissions: one attempt only */
+    assert_int_equal(spec_starts, 1);
+    liveness_ike_established(&L, true);
+    assert_int_equal(abandons, 1);                      /* the half-open SA is let go */
+    assert_int_equal(L.state, LIVE_UP);
+    assert_false(L.speculating);
+}
+
 static void test_failed_speculation_keeps_the_current_sa(void **state)
 {
     (void)state;
@@ -239,6 +258,7 @@ int main(void)
         cmocka_unit_test_setup(test_start_connects_and_establishment_brings_the_tunnel_up, setup),
         cmocka_unit_test_setup(test_idle_tunnel_is_probed_on_the_dead_after_schedule, setup),
         cmocka_unit_test_setup(test_unanswered_probe_abandons_the_sa_and_rekeys_at_once, setup),
+        cmocka_unit_test_setup(test_invalid_ike_spi_while_connecting_starts_afresh, setup),
         cmocka_unit_test_setup(test_stalled_data_makes_the_tunnel_suspect_and_traffic_clears_it, setup),
         cmocka_unit_test_setup(test_invalid_ike_spi_starts_a_speculative_rekey_and_switches_when_it_is_up, setup),
         cmocka_unit_test_setup(test_probe_timeout_during_speculation_waits_for_the_speculative_sa, setup),
