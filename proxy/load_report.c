@@ -6,12 +6,14 @@
  * external fonts or files).
  *
  * The outage window is measured from the data alone: among the gaps
- * between two consecutive successful session ends that close after the
- * action and open no later than 1 s after the action command ended, the
- * first one at least half as long as the longest (both edges are real
- * session ends; an action takes effect some
- * time after it starts, so the window may open after it). Time to first
- * success: from the action to the end of that window.
+ * between two consecutive successful session ends that open no later than
+ * 1 s after the action command ended and are closed by a session that
+ * started after the action (the outage ends when a new session gets
+ * through; sessions begun before it may still finish on the old node, or
+ * late after a stall of the load itself), the first one at least half as
+ * long as the longest (both edges are real session ends; an action takes
+ * effect some time after it starts, so the window may open after it).
+ * Time to first success: from the action to the end of that window.
  */
 #include "proxy/load.h"
 
@@ -87,9 +89,20 @@ static int fill_buckets(struct drill_result *r, const struct load_rec *recs, siz
     return 0;
 }
 
+struct ok_end {
+    double end_ms;
+    bool fresh;                 /* started after the action */
+};
+
+static int cmp_ok_end(const void *a, const void *b)
+{
+    return cmp_double(&((const struct ok_end *)a)->end_ms, &((const struct ok_end *)b)->end_ms);
+}
+
 static void find_outage(struct drill_result *r, const struct load_rec *recs, size_t n)
 {
-    double *ends = malloc((n ? n : 1) * sizeof(*ends)), best = -1, last_before = -1;
+    struct ok_end *ends = malloc((n ? n : 1) * sizeof(*ends));
+    double best = -1, last_before = -1;
     double open_by = (r->action_done_ms > r->action_ms ? r->action_done_ms : r->action_ms) + OUTAGE_OPENS_MS;
     size_t m = 0;
 
@@ -98,20 +111,20 @@ static void find_outage(struct drill_result *r, const struct load_rec *recs, siz
         return;
     for (size_t i = 0; i < n; i++)
         if (recs[i].err == LERR_NONE)
-            ends[m++] = recs[i].end_ms;
-    qsort(ends, m, sizeof(*ends), cmp_double);
+            ends[m++] = (struct ok_end){ recs[i].end_ms, recs[i].start_ms >= r->action_ms };
+    qsort(ends, m, sizeof(*ends), cmp_ok_end);
     for (size_t i = 0; i < m; i++) {
-        if (ends[i] <= r->action_ms)
-            last_before = ends[i];
-        else if (i > 0 && ends[i - 1] <= open_by && ends[i] - ends[i - 1] > best)
-            best = ends[i] - ends[i - 1];
+        if (ends[i].end_ms <= r->action_ms)
+            last_before = ends[i].end_ms;
+        else if (i > 0 && ends[i].fresh && ends[i - 1].end_ms <= open_by && ends[i].end_ms - ends[i - 1].end_ms > best)
+            best = ends[i].end_ms - ends[i - 1].end_ms;
     }
     /* the first gap after the action at least half the longest: a short
      * outage is not displaced by a later stall of similar size */
     for (size_t i = 1; i < m && best > 0; i++) {
-        if (ends[i] > r->action_ms && ends[i - 1] <= open_by && ends[i] - ends[i - 1] >= best / 2) {
-            r->outage_start_ms = ends[i - 1];
-            r->outage_end_ms = ends[i];
+        if (ends[i].fresh && ends[i - 1].end_ms <= open_by && ends[i].end_ms - ends[i - 1].end_ms >= best / 2) {
+            r->outage_start_ms = ends[i - 1].end_ms;
+            r->outage_end_ms = ends[i].end_ms;
             break;
         }
     }

@@ -166,6 +166,37 @@ static void test_drill_outage_is_the_gap_between_successes(void **state)
     drill_result_free(&r);
 }
 
+/* The load itself stalled just before the action (a busy host): sessions
+ * begun before the action finish late, after it. That gap is not the
+ * outage; the outage ends with the first session begun after the action. */
+static void test_drill_outage_ends_with_a_session_begun_after_the_action(void **state)
+{
+    struct load_rec recs[600];
+    size_t n = 0;
+    struct drill_result r;
+
+    (void)state;
+    for (int t = 10; t <= 5000; t += 10) {
+        struct load_rec x = { .start_ms = t - 2, .end_ms = t, .proto = LOAD_HTTP, .err = LERR_NONE };
+
+        if (t > 1890 && t < 2350)       /* the stall: nothing ends from 1890 to 2350 */
+            continue;
+        if (t >= 2350 && t <= 2500)     /* old sessions (begun before the action) finish */
+            x.start_ms = 1880;
+        if (t > 2500 && t < 2900)       /* the real outage: new sessions held until 2900 */
+            continue;
+        if (t == 2900)
+            x.start_ms = 2600;
+        recs[n++] = x;
+    }
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(drill_analyze(&r, recs, n, 2000, 100), 0);
+    assert_true(r.outage_start_ms == 2500);
+    assert_true(r.outage_end_ms == 2900);
+    assert_true(r.first_success_ms == 900);
+    drill_result_free(&r);
+}
+
 static void test_drill_without_recovery_has_open_outage(void **state)
 {
     struct load_rec recs[300];
@@ -227,6 +258,7 @@ int main(void)
         cmocka_unit_test(test_merge_adds_counts_and_keeps_extremes),
         cmocka_unit_test(test_drill_buckets_count_by_session_end),
         cmocka_unit_test(test_drill_outage_is_the_gap_between_successes),
+        cmocka_unit_test(test_drill_outage_ends_with_a_session_begun_after_the_action),
         cmocka_unit_test(test_drill_without_recovery_has_open_outage),
         cmocka_unit_test(test_html_report_is_self_contained_with_every_series),
     };
