@@ -31,7 +31,9 @@
  * (INVALID_IKE_SPI, ESP on an unknown SPI) also start a speculative IKE SA
  * in parallel (make-before-break): a node that just took over the VIP
  * answers IKE_SA_INIT at once, and the old SA is dropped only when the new
- * one is authenticated. An authenticated DELETE of the IKE SA (graceful
+ * one is authenticated. INVALID_IKE_SPI for a half-open SA (the VIP moved
+ * between IKE_SA_INIT and IKE_AUTH) likewise starts a fresh attempt beside
+ * it. An authenticated DELETE of the IKE SA (graceful
  * move) re-keys at once. Anything authentic from the peer while SUSPECT
  * means it is alive: back to UP.
  */
