@@ -391,12 +391,16 @@ EOF
 }
 
 uml_frontend_start() {  # conf: esproxy run (frontend) in fe; waits for the tunnel; sets uml_frontend_pid
+    # the log is appended across restarts: wait for one more "up" than before
+    ups=$(grep -cs "event=tunnel name=main event=up" "$LAB/fe/fe.log")
     ip netns exec "$(uml_ns fe)" "$ESPROXY_BIN" run -c "$1" >>"$LAB/fe/fe.log" 2>&1 &
     uml_frontend_pid=$!
     uml_track $uml_frontend_pid
     i=0
-    while ! grep -q "event=tunnel name=main event=up" "$LAB/fe/fe.log" && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
-    grep -q "event=tunnel name=main event=up" "$LAB/fe/fe.log"
+    while [ "$(grep -cs "event=tunnel name=main event=up" "$LAB/fe/fe.log")" -le "${ups:-0}" ] && [ $i -lt 200 ]; do
+        sleep 0.05; i=$((i + 1))
+    done
+    [ "$(grep -cs "event=tunnel name=main event=up" "$LAB/fe/fe.log")" -gt "${ups:-0}" ]
 }
 
 uml_client() { ip netns exec "$(uml_ns client)" "$@"; }

@@ -175,6 +175,9 @@ EOF
 lab_backend() {     # node [user]
     n=$1 user=${2:-root}
     [ -f "$LAB/$n/backend.ini" ] || lab_backend_conf "$n"
+    # a restart must not see the last run's log or socket: the redirect
+    # below truncates in the child, after our wait may have looked
+    rm -f "$LAB/$n/backend.log" "$LAB/$n/control.sock"
     if [ "$user" = root ]; then
         ip netns exec "$(lab_ns "$n")" "$ESPROXY_BIN" run -c "$LAB/$n/backend.ini" >"$LAB/$n/backend.log" 2>&1 &
     else
@@ -243,12 +246,13 @@ EOF
 
 lab_frontend_start() {  # conf: esproxy run (frontend) in fe; waits for the tunnel; sets lab_frontend_pid
     mkdir -p "$LAB/fe"
+    rm -f "$LAB/fe/fe.log"     # not the last run's "up" (see lab_backend)
     ip netns exec "$(lab_ns fe)" "$ESPROXY_BIN" run -c "$1" >"$LAB/fe/fe.log" 2>&1 &
     lab_frontend_pid=$!
     lab_track $lab_frontend_pid
     i=0
-    while ! grep -q "event=tunnel name=main event=up" "$LAB/fe/fe.log" && [ $i -lt 300 ]; do sleep 0.05; i=$((i + 1)); done
-    grep -q "event=tunnel name=main event=up" "$LAB/fe/fe.log"
+    while ! grep -qs "event=tunnel name=main event=up" "$LAB/fe/fe.log" && [ $i -lt 300 ]; do sleep 0.05; i=$((i + 1)); done
+    grep -qs "event=tunnel name=main event=up" "$LAB/fe/fe.log"
 }
 
 lab_client() {  # run a command in the client namespace

@@ -22,6 +22,9 @@ lab_mail 20000
 start_frontend() {  # extra fe_forward args
     lab_frontend_conf "$LAB/fe.ini"
     mkdir -p "$LAB/fe"
+    # the redirect truncates in the child; without this the wait below can
+    # read the last run's "tunnel up" and the check after it the empty file
+    rm -f "$LAB/fe.out" "$LAB/fe.err"
     ip netns exec "$(lab_ns fe)" "$FWD" -c "$LAB/fe.ini" -f 10.99.1.1:143=143 -f 10.99.1.1:110=110 \
         -f 10.99.1.1:80=80 "$@" >"$LAB/fe.out" 2>"$LAB/fe.err" &
     fe_pid=$!
@@ -114,7 +117,9 @@ lab_dovecot be1 yes
 lab_nginx be1 proxy_protocol
 lab_backend_conf be1 v2
 lab_backend be1 nobody
-start_frontend --proxy-v2 && pass "nobody: IKE SA up" || fail "nobody: tunnel" "$(cat "$LAB/fe.out" "$LAB/fe.err" "$LAB/be1/backend.log")"
+t0=$(now_ms)
+start_frontend --proxy-v2 && pass "nobody: IKE SA up" ||
+    fail "nobody: tunnel" "after $(($(now_ms) - t0)) ms: $(cat "$LAB/fe.out" "$LAB/fe.err" "$LAB/be1/backend.log")"
 user=$(ps -o user= -p "$lab_backend_pid_be1" 2>/dev/null | tr -d ' ')
 [ "$user" = nobody ] && pass "backend runs as nobody, no capabilities" || fail "backend user" "runs as '$user'"
 sessions "nobody, PROXY v2"
