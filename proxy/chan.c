@@ -343,6 +343,21 @@ static void chan_flush(struct chan *c)
 
     if (c->out.len == 0 || c->dead)
         return;
+    /* Nothing queued: write now and skip the request (libuv would feed it
+     * back through the loop and re-arm the fd for every write). With a
+     * pending drained() the callback path stays the only one. */
+    if (c->inflight == 0 && !c->want_drain) {
+        b = uv_buf_init((char *)c->out.p + c->out.off, (unsigned int)c->out.len);
+        rc = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+        if (rc < 0 && rc != UV_EAGAIN) {
+            chan_kill(c, chan_uv_why(rc), false);
+            return;
+        }
+        if (rc > 0)
+            chan_buf_consume(&c->out, (size_t)rc);
+        if (c->out.len == 0)
+            return;
+    }
     w = malloc(sizeof(*w));
     if (w == NULL) {
         chan_kill(c, "error", false);

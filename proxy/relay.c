@@ -25,6 +25,9 @@ struct relay_write {
     char data[];
 };
 
+/* iovecs handed to uv_try_write at once; more go through a copy */
+#define RELAY_TRY_IOV 16
+
 static size_t relays_live;
 /* One read buffer for every relay: stream_write copies what it is given
  * before returning, and libuv delivers one read at a time on this thread,
@@ -176,7 +179,7 @@ static size_t relay_stream_data(struct stream *s, const struct iovec *iov, size_
 {
     struct relay *r = stream_get_data(s);
     struct relay_write *w;
-    size_t total = 0, off = 0;
+    size_t total = 0, off = 0, skip = 0;
     uv_buf_t buf;
 
     if (n == 0) {   /* FIN from the tunnel side */
@@ -200,25 +203,48 @@ static size_t relay_stream_data(struct stream *s, const struct iovec *iov, size_
     }
     for (size_t i = 0; i < n; i++)
         total += iov[i].iov_len;
-    w = malloc(sizeof(*w) + total);
+    /* Nothing queued: write now without a request (see chan_flush); only
+     * what the kernel did not take is copied and queued. */
+    if (r->tcp_pending == 0 && n <= RELAY_TRY_IOV) {
+        uv_buf_t bufs[RELAY_TRY_IOV];
+        int rc;
+
+        for (size_t i = 0; i < n; i++)
+            bufs[i] = uv_buf_init(iov[i].iov_base, (unsigned)iov[i].iov_len);
+        rc = uv_try_write((uv_stream_t *)r->tcp, bufs, (unsigned)n);
+        if (rc < 0 && rc != UV_EAGAIN) {
+            relay_fail(r, "tcp_error", true);
+            return total;
+        }
+        if (rc > 0) {
+            r->st.stream_to_tcp += (size_t)rc;
+            skip = (size_t)rc;
+        }
+        if (skip == total)
+            return total;
+    }
+    w = malloc(sizeof(*w) + total - skip);
     if (w == NULL) {
         r->stream_paused = true;
         return 0;
     }
     for (size_t i = 0; i < n; i++) {
-        memcpy(w->data + off, iov[i].iov_base, iov[i].iov_len);
-        off += iov[i].iov_len;
+        size_t from = skip > iov[i].iov_len ? iov[i].iov_len : skip;
+
+        memcpy(w->data + off, (const uint8_t *)iov[i].iov_base + from, iov[i].iov_len - from);
+        off += iov[i].iov_len - from;
+        skip -= from;
     }
     w->r = r;
-    w->len = total;
-    buf = uv_buf_init(w->data, (unsigned)total);
+    w->len = off;
+    buf = uv_buf_init(w->data, (unsigned)off);
     if (uv_write(&w->req, (uv_stream_t *)r->tcp, &buf, 1, relay_tcp_written) != 0) {
         free(w);
         relay_fail(r, "tcp_error", true);
         return total;
     }
-    r->tcp_pending += total;
-    r->st.stream_to_tcp += total;
+    r->tcp_pending += off;
+    r->st.stream_to_tcp += off;
     return total;
 }
 
