@@ -8,7 +8,7 @@ BUILD_PKGS="build-essential pkg-config dpkg-dev ca-certificates libuv1-dev libmb
  libcmocka-dev libinih-dev clang libclang-rt-14-dev"
 TEST_PKGS="python3 procps iproute2 tshark tcpdump openssl curl util-linux
  strongswan-charon strongswan-swanctl libcharon-extra-plugins libstrongswan-standard-plugins
- libstrongswan-extra-plugins dovecot-imapd dovecot-pop3d nginx-light
+ libstrongswan-extra-plugins dovecot-imapd dovecot-pop3d nginx-light haproxy
  keepalived arping podman buildah netavark aardvark-dns slirp4netns fuse-overlayfs uidmap iptables runc docker-compose debootstrap zstd nodejs chromium user-mode-linux"
 # DEPS_ONLY_BUILD=1 (`make deps-build`, the Docker image's build stage): only
 # what `make` needs for build/esproxy; no test, unit-test or fuzz packages.

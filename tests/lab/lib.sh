@@ -147,6 +147,25 @@ EOF
     lab_track $!
 }
 
+lab_haproxy() {  # node listen=target...: a plain TCP relay (HAProxy, one thread), the benchmarks' reference
+    n=$1; shift
+    first=${1%%=*}
+    mkdir -p "$LAB/$n"
+    {
+        printf 'global\n  maxconn 8000\n  nbthread 1\n'
+        printf 'defaults\n  mode tcp\n  timeout connect 5s\n  timeout client 120s\n  timeout server 120s\n'
+        for m in "$@"; do
+            printf 'listen l_%s\n  bind %s\n  server s %s\n' "$(echo "${m%%=*}" | tr -c '0-9a-z\n' _)" "${m%%=*}" "${m#*=}"
+        done
+    } >"$LAB/$n/haproxy.cfg"
+    ip netns exec "$(lab_ns "$n")" haproxy -db -f "$LAB/$n/haproxy.cfg" >"$LAB/$n/haproxy.log" 2>&1 &
+    lab_track $!
+    i=0; while ! ip netns exec "$(lab_ns "$n")" ss -Hltn "sport = :${first##*:}" 2>/dev/null | grep -q . && [ $i -lt 100 ]; do
+        sleep 0.05; i=$((i + 1))
+    done
+    ip netns exec "$(lab_ns "$n")" ss -Hltn "sport = :${first##*:}" | grep -q .
+}
+
 lab_backend_conf() {    # node [proxy_protocol]
     n=$1 pp=${2:-none}
     mkdir -p "$LAB/$n"
