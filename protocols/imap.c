@@ -70,6 +70,7 @@ struct imap_session {
     uint8_t *pass;
     size_t pass_len;
     unsigned failures;
+    bool login_retried;                 /* this login already started over once */
     unsigned up_seq;
     char up_tag[16];
     bool up_literal_plus, up_literal_minus;
@@ -322,6 +323,7 @@ static void imap_login_begin(struct imap_session *s, const char *tag, const uint
     s->user[ulen] = '\0';
     snprintf(s->login_tag, sizeof(s->login_tag), "%s", tag);
     s->state = IS_UP_GREETING;
+    s->login_retried = false;
     proto_out_connect(out, s->user);
 }
 
@@ -371,12 +373,11 @@ static void imap_up_send_piece(struct imap_session *s, struct proto_out *out)
 
     proto_out_add(out, PA_UPSTREAM, s->up_cmd + from, to - from);
     if (++s->up_next == s->up_pieces) {
+        /* the password itself stays until the tagged reply (imap_login_scrub):
+         * a login that loses its tunnel starts over once */
         imap_scrub_free(s->up_cmd, s->up_cmd_len);
         s->up_cmd = NULL;
         s->up_cmd_len = 0;
-        imap_scrub_free(s->pass, s->pass_len);
-        s->pass = NULL;
-        s->pass_len = 0;
     }
 }
 
@@ -601,6 +602,21 @@ void imap_upstream_error(struct imap_session *s, enum proto_upstream_error e, st
         imap_reply(out, "* BYE [UNAVAILABLE] back-end connection lost\r\n");
         proto_out_printf(out, PA_LOG, "proto=imap event=upstream_error reason=%s spliced=1", w);
         imap_close(s, out);
+    } else if ((s->state == IS_UP_GREETING || s->state == IS_UP_LOGIN) && e == PUE_TUNNEL_LOST &&
+               !s->login_retried && s->pass != NULL) {
+        /* Failover under a login: the client has seen nothing yet, so log
+         * in again once through whatever tunnel comes up (the proxy holds
+         * the connect); the new back-end's greeting decides the literals. */
+        s->login_retried = true;
+        imap_scrub_free(s->up_cmd, s->up_cmd_len);
+        s->up_cmd = NULL;
+        s->up_cmd_len = 0;
+        s->up_pieces = s->up_next = 0;
+        free(s->up_caps);
+        s->up_caps = NULL;
+        s->state = IS_UP_GREETING;
+        proto_out_printf(out, PA_LOG, "proto=imap event=login_retry reason=%s", w);
+        proto_out_connect(out, s->user);
     } else if (s->state == IS_UP_GREETING || s->state == IS_UP_LOGIN) {
         imap_backend_fail(s, out, false, w);
     }

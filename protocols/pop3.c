@@ -49,6 +49,7 @@ struct pop3_session {
     enum pop3_login_step step;
     bool tls_active;
     bool greeted;
+    bool login_retried;     /* this login already started over once */
     unsigned failures;
     unsigned bad_commands;
     char user[POP3_USER_MAX];
@@ -167,6 +168,7 @@ static void pop3_login_begin(struct pop3_session *s, struct proto_out *out, cons
     proto_out_connect(out, s->user);
     s->state = POP3_LOGIN;
     s->step = LOGIN_GREETING;
+    s->login_retried = false;
 }
 
 static void pop3_capa(const struct pop3_session *s, struct proto_out *out)
@@ -657,6 +659,16 @@ void pop3_upstream_error(struct pop3_session *s, enum proto_upstream_error e, st
              (unsigned)e < sizeof(reason) / sizeof(reason[0]) && reason[e] ? reason[e] : "unknown",
              s->state == POP3_SPLICED ? 1 : 0);
     pop3_log(s, out, "upstream_error", extra);
+    if (s->state == POP3_LOGIN && e == PUE_TUNNEL_LOST && !s->login_retried) {
+        /* Failover under a login: the credentials are still here and the
+         * client has seen nothing yet, so log in again once, through
+         * whatever tunnel comes up (the proxy holds the connect). */
+        s->login_retried = true;
+        pop3_log(s, out, "login_retry", "reason=tunnel_lost");
+        proto_out_connect(out, s->user);
+        s->step = LOGIN_GREETING;
+        return;
+    }
     if (s->state == POP3_LOGIN)
         pop3_close(s, out, POP3_ERR_BACKEND);
     else if (e == PUE_CLOSED)

@@ -571,6 +571,39 @@ static void test_upstream_error_before_splice_gives_bye_unavailable(void **state
     drv_free(d);
 }
 
+static void test_tunnel_lost_during_login_logs_in_again_once(void **state)
+{
+    struct drv *d = drv_new(true, false);
+
+    (void)state;
+    drv_start(d);
+    drv_client(d, "a1 LOGIN alice secret\r\n");
+    drv_upstream(d, BACKEND_HELLO);             /* LOGIN is out when the node dies */
+    drv_clear(d);
+    drv_upstream_error(d, PUE_TUNNEL_LOST);
+    assert_string_equal(d->t, "LC[alice]");     /* nothing to the client */
+    assert_false(imap_spliced(d->s));
+    drv_clear(d);
+    drv_upstream(d, BACKEND_HELLO_LITPLUS);     /* the new node's greeting decides the literals */
+    assert_string_equal(d->t, "U[esp2 LOGIN {5+}\r\nalice {6+}\r\nsecret\r\n]");
+    drv_clear(d);
+    drv_upstream(d, "esp2 OK [CAPABILITY IMAP4rev1 IDLE] Logged in\r\n");
+    assert_string_equal(d->t, "R[a1 OK [CAPABILITY IMAP4rev1 IDLE] Logged in\r\n]LS");
+    assert_true(imap_spliced(d->s));
+    drv_free(d);
+
+    /* a second loss under the same login fails it */
+    d = drv_new(true, false);
+    drv_start(d);
+    drv_client(d, "a1 LOGIN alice secret\r\n");
+    drv_upstream_error(d, PUE_TUNNEL_LOST);
+    drv_clear(d);
+    drv_upstream_error(d, PUE_TUNNEL_LOST);
+    assert_string_equal(d->t, "R[a1 NO [UNAVAILABLE] Back-end unavailable\r\n]"
+                              "R[* BYE [UNAVAILABLE] back-end unavailable\r\n]LQ");
+    drv_free(d);
+}
+
 static void test_upstream_error_after_splice_gives_bye_unavailable(void **state)
 {
     struct drv *d = drv_new(true, false);
@@ -860,6 +893,7 @@ int main(void)
         cmocka_unit_test(test_session_closes_after_the_failure_limit),
         cmocka_unit_test(test_bad_back_end_greeting_fails_the_login_as_unavailable),
         cmocka_unit_test(test_upstream_error_before_splice_gives_bye_unavailable),
+        cmocka_unit_test(test_tunnel_lost_during_login_logs_in_again_once),
         cmocka_unit_test(test_upstream_error_after_splice_gives_bye_unavailable),
         cmocka_unit_test(test_upstream_error_without_upstream_is_ignored),
         cmocka_unit_test(test_noop_id_and_logout_are_answered_by_the_proxy),

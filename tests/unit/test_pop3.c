@@ -811,6 +811,38 @@ static void test_upstream_error_during_login_sends_sys_temp_and_closes(void **st
     h_free(h);
 }
 
+static void test_tunnel_lost_during_login_logs_in_again_once(void **state)
+{
+    struct harness *h = h_new();
+
+    (void)state;
+    h_start(h);
+    h_client(h, "USER alice\r\nPASS " PW "\r\n");
+    h_upstream(h, "+OK Dovecot ready.\r\n");
+    h_upstream(h, "+OK\r\n");     /* PASS is out when the node dies */
+    h_clear(h);
+    h_error(h, PUE_TUNNEL_LOST);
+    assert_string_equal(h->tr, "C:alice|");     /* nothing to the client */
+    assert_non_null(strstr(h->logs, "event=login_retry"));
+    h_clear(h);
+    h_upstream(h, "+OK Dovecot on the new node.\r\n");
+    h_upstream(h, "+OK\r\n");
+    h_upstream(h, "+OK Logged in.\r\n");
+    assert_string_equal(h->tr, "U:USER alice\r\nPASS " PW "\r\n|R:+OK Logged in.\r\n|S|");
+    assert_true(pop3_spliced(h->s));
+    h_free(h);
+
+    /* a second loss under the same login fails it */
+    h = h_new();
+    h_start(h);
+    h_client(h, "USER alice\r\nPASS " PW "\r\n");
+    h_error(h, PUE_TUNNEL_LOST);
+    h_clear(h);
+    h_error(h, PUE_TUNNEL_LOST);
+    assert_string_equal(h->tr, "R:-ERR [SYS/TEMP] back-end unavailable, try again\r\n|Q|");
+    h_free(h);
+}
+
 static void test_tunnel_lost_after_splice_sends_sys_temp_and_closes(void **state)
 {
     struct harness *h = h_new();
@@ -981,6 +1013,7 @@ int main(void)
         cmocka_unit_test(test_client_closing_mid_command_or_mid_login_frees_everything),
         cmocka_unit_test(test_input_after_close_is_consumed_and_ignored),
         cmocka_unit_test(test_upstream_error_during_login_sends_sys_temp_and_closes),
+        cmocka_unit_test(test_tunnel_lost_during_login_logs_in_again_once),
         cmocka_unit_test(test_tunnel_lost_after_splice_sends_sys_temp_and_closes),
         cmocka_unit_test(test_backend_closing_after_splice_just_closes_the_client),
         cmocka_unit_test(test_upstream_error_with_no_upstream_in_use_is_ignored),
