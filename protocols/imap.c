@@ -1,6 +1,7 @@
 /*
- * IMAP4 front-end state machine: pre-auth dialogue with the client, LOGIN
- * to the back-end, splice. See imap.h for the action sequences.
+ * IMAP4 front-end: the session and the client side (pre-auth dialogue,
+ * command reading, limits). The login to the back-end, up to the splice, is in
+ * imap_upstream.c. See imap.h for the action sequences.
  *
  * A client command is read as fragments: a line, and when it ends in a
  * literal marker {n} / {n+}, n literal bytes and the next line. Tokens of
@@ -9,7 +10,7 @@
  * still read to its end (its non-synchronizing literals skipped) so the
  * stream stays in step, then answered with the error.
  */
-#include "protocols/imap.h"
+#include "protocols/imap_internal.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -17,75 +18,9 @@
 #include <string.h>
 #include <strings.h>
 
-#define IMAP_TAG_MAX      64
-#define IMAP_MAX_TOKENS   32
-#define IMAP_ERR_MAX      (IMAP_TAG_MAX + 128)
-#define IMAP_UP_LINE_MAX  65536     /* back-end response line before login */
-#define IMAP_LITERAL_MINUS_MAX 4096 /* RFC 7888 LITERAL- non-sync limit */
-#define IMAP_USER_MAX     256       /* struct proto_action.user */
+/* ---- small helpers shared by the module ---- */
 
-enum imap_state {
-    IS_NEW,         /* imap_start not called yet */
-    IS_COMMAND,     /* reading a command line or its continuation */
-    IS_LITERAL,     /* reading literal bytes of the current command */
-    IS_AUTH_CONT,   /* AUTHENTICATE PLAIN: waiting for the base64 line */
-    IS_TLS_WAIT,    /* STARTTLS accepted: drop input until imap_tls_started */
-    IS_UP_GREETING, /* PA_CONNECT emitted: waiting for the back-end greeting */
-    IS_UP_LOGIN,    /* LOGIN (partly) sent upstream: waiting for + or the reply */
-    IS_SPLICED,
-    IS_CLOSED,
-};
-
-enum imap_tok_type { TK_ATOM, TK_QUOTED, TK_LITERAL, TK_LPAREN, TK_RPAREN };
-
-struct imap_tok {
-    enum imap_tok_type type;
-    size_t off, len;
-};
-
-struct imap_cmd {
-    char tag[IMAP_TAG_MAX + 1];
-    char name[16];              /* upper case; "" when unknown or too long */
-    struct imap_tok tok[IMAP_MAX_TOKENS];
-    unsigned ntok;
-    uint8_t *buf;               /* token bytes */
-    size_t len, cap;
-    size_t line_total;          /* fragment bytes so far, literals excluded */
-    size_t lit_total;           /* literal bytes so far */
-    size_t lit_need;            /* IS_LITERAL: bytes still to come */
-    bool continuation;          /* next line continues this command */
-    bool discard;               /* error seen: read to the end, then send err */
-    char err[IMAP_ERR_MAX];     /* the reply line for a discarded command */
-};
-
-struct imap_session {
-    struct proto_limits lim;
-    bool tls_active;
-    enum imap_state state;
-    struct imap_cmd cmd;
-    char auth_tag[IMAP_TAG_MAX + 1];    /* AUTHENTICATE waiting for its line */
-    /* the login in progress */
-    char login_tag[IMAP_TAG_MAX + 1];
-    char user[IMAP_USER_MAX];
-    uint8_t *pass;
-    size_t pass_len;
-    unsigned failures;
-    bool login_retried;                 /* this login already started over once */
-    unsigned up_seq;
-    char up_tag[16];
-    bool up_literal_plus, up_literal_minus;
-    uint8_t *up_cmd;                    /* the LOGIN command (holds the password) */
-    size_t up_cmd_len;
-    size_t up_split[3];                 /* piece boundaries at sync literals */
-    unsigned up_pieces, up_next;
-    char *up_caps;                      /* untagged "* CAPABILITY" during login */
-};
-
-/* ---- small helpers ---- */
-
-static void imap_reply(struct proto_out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void imap_reply(struct proto_out *o, const char *fmt, ...)
+void imap__reply(struct proto_out *o, const char *fmt, ...)
 {
     char buf[512];
     va_list ap;
@@ -101,50 +36,12 @@ static void imap_reply(struct proto_out *o, const char *fmt, ...)
     proto_out_add(o, PA_REPLY, buf, (size_t)n);
 }
 
-static void imap_scrub_free(void *p, size_t len)
+void imap__scrub_free(void *p, size_t len)
 {
     if (p != NULL) {
         explicit_bzero(p, len);
         free(p);
     }
-}
-
-/* A growable byte string; grows by copying so old copies can be scrubbed. */
-struct imap_buf {
-    uint8_t *p;
-    size_t len, cap;
-    bool oom;
-};
-
-static void imap_buf_put(struct imap_buf *b, const void *data, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        uint8_t *p;
-
-        while (cap < b->len + n)
-            cap *= 2;
-        p = malloc(cap);
-        if (p == NULL) {
-            b->oom = true;
-            return;
-        }
-        if (b->len > 0)
-            memcpy(p, b->p, b->len);
-        imap_scrub_free(b->p, b->cap);
-        b->p = p;
-        b->cap = cap;
-    }
-    if (n > 0)
-        memcpy(b->p + b->len, data, n);
-    b->len += n;
-}
-
-static void imap_buf_puts(struct imap_buf *b, const char *s)
-{
-    imap_buf_put(b, s, strlen(s));
 }
 
 static bool imap_is_tag_char(uint8_t c)
@@ -157,14 +54,6 @@ static bool imap_is_atom_char(uint8_t c)
 {
     /* lenient: 8-bit bytes (UTF-8 user names) are accepted in atoms */
     return c > 0x20 && c != 0x7f && strchr("(){\"\\", c) == NULL;
-}
-
-/* Case-insensitive: does line[0..n) start with word followed by SP or end? */
-static bool imap_word_at(const uint8_t *line, size_t n, const char *word)
-{
-    size_t w = strlen(word);
-
-    return n >= w && strncasecmp((const char *)line, word, w) == 0 && (n == w || line[w] == ' ');
 }
 
 static const char *imap_tag_or_star(const struct imap_cmd *c)
@@ -207,18 +96,18 @@ struct imap_session *imap_session_new(const struct proto_limits *lim, bool tls_a
     return s;
 }
 
-static void imap_cmd_reset(struct imap_cmd *c)
+void imap__cmd_reset(struct imap_cmd *c)
 {
-    imap_scrub_free(c->buf, c->cap);
+    imap__scrub_free(c->buf, c->cap);
     memset(c, 0, sizeof(*c));
 }
 
-static void imap_login_scrub(struct imap_session *s)
+void imap__login_scrub(struct imap_session *s)
 {
-    imap_scrub_free(s->pass, s->pass_len);
+    imap__scrub_free(s->pass, s->pass_len);
     s->pass = NULL;
     s->pass_len = 0;
-    imap_scrub_free(s->up_cmd, s->up_cmd_len);
+    imap__scrub_free(s->up_cmd, s->up_cmd_len);
     s->up_cmd = NULL;
     s->up_cmd_len = 0;
     s->up_pieces = s->up_next = 0;
@@ -233,8 +122,8 @@ void imap_session_free(struct imap_session **sp)
     if (sp == NULL || *sp == NULL)
         return;
     s = *sp;
-    imap_cmd_reset(&s->cmd);
-    imap_login_scrub(s);
+    imap__cmd_reset(&s->cmd);
+    imap__login_scrub(s);
     explicit_bzero(s, sizeof(*s));
     free(s);
     *sp = NULL;
@@ -247,7 +136,7 @@ void imap_start(struct imap_session *s, struct proto_out *out)
     if (s->state != IS_NEW)
         return;
     imap_capabilities(s, caps, sizeof(caps));
-    imap_reply(out, "* OK [CAPABILITY %s] esproxy ready\r\n", caps);
+    imap__reply(out, "* OK [CAPABILITY %s] esproxy ready\r\n", caps);
     s->state = IS_COMMAND;
 }
 
@@ -262,56 +151,37 @@ void imap_tls_started(struct imap_session *s)
         return;     /* only meaningful after our PA_STARTTLS */
     s->tls_active = true;
     s->state = IS_COMMAND;
-    imap_cmd_reset(&s->cmd);
+    imap__cmd_reset(&s->cmd);
 }
 
-void imap_upstream_connected(struct imap_session *s, struct proto_out *out)
-{
-    (void)s;
-    (void)out;
-}
-
-static void imap_close(struct imap_session *s, struct proto_out *out)
+void imap__close(struct imap_session *s, struct proto_out *out)
 {
     proto_out_add(out, PA_CLOSE, NULL, 0);
     s->state = IS_CLOSED;
-    imap_cmd_reset(&s->cmd);
-    imap_login_scrub(s);
+    imap__cmd_reset(&s->cmd);
+    imap__login_scrub(s);
 }
 
-/* User names go to logs and routing: printable bytes only there. */
-static void imap_log_login(const struct imap_session *s, struct proto_out *out, const char *result)
-{
-    char user[IMAP_USER_MAX];
-    size_t i;
-
-    for (i = 0; s->user[i] != '\0' && i + 1 < sizeof(user); i++)
-        user[i] = s->user[i] > 0x20 && s->user[i] < 0x7f && s->user[i] != '"' ? s->user[i] : '?';
-    user[i] = '\0';
-    proto_out_printf(out, PA_LOG, "proto=imap event=login result=%s user=\"%s\" failures=%u", result, user,
-                     s->failures);
-}
-
-/* ---- the login to the back-end ---- */
+/* ---- starting a login (the back-end side is in imap_upstream.c) ---- */
 
 static void imap_login_begin(struct imap_session *s, const char *tag, const uint8_t *user, size_t ulen,
                              const uint8_t *pass, size_t plen, struct proto_out *out)
 {
     if (ulen == 0 || ulen >= IMAP_USER_MAX) {
-        imap_reply(out, "%s NO [AUTHENTICATIONFAILED] Invalid user name\r\n", tag);
+        imap__reply(out, "%s NO [AUTHENTICATIONFAILED] Invalid user name\r\n", tag);
         return;
     }
     for (size_t i = 0; i < ulen; i++) {
         if (user[i] < 0x20 || user[i] == 0x7f) {
-            imap_reply(out, "%s NO [AUTHENTICATIONFAILED] Invalid user name\r\n", tag);
+            imap__reply(out, "%s NO [AUTHENTICATIONFAILED] Invalid user name\r\n", tag);
             return;
         }
     }
     if (memchr(pass, '\0', plen) != NULL) {
-        imap_reply(out, "%s BAD NUL byte in password\r\n", tag);
+        imap__reply(out, "%s BAD NUL byte in password\r\n", tag);
         return;
     }
-    imap_login_scrub(s);
+    imap__login_scrub(s);
     s->pass = malloc(plen + 1);
     if (s->pass == NULL) {
         out->oom = 1;
@@ -325,301 +195,6 @@ static void imap_login_begin(struct imap_session *s, const char *tag, const uint
     s->state = IS_UP_GREETING;
     s->login_retried = false;
     proto_out_connect(out, s->user);
-}
-
-static bool imap_up_nonsync_ok(const struct imap_session *s, size_t n)
-{
-    return s->up_literal_plus || (s->up_literal_minus && n <= IMAP_LITERAL_MINUS_MAX);
-}
-
-static bool imap_quotable(const uint8_t *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (p[i] == 0 || p[i] >= 0x80 || p[i] == '\r' || p[i] == '\n')
-            return false;
-    return true;
-}
-
-/* One LOGIN argument: a non-sync literal, a quoted string, or a sync literal
- * (which splits the command: the rest waits for the back-end's "+"). */
-static void imap_up_astring(struct imap_session *s, struct imap_buf *b, const uint8_t *p, size_t n)
-{
-    char marker[32];
-
-    if (imap_up_nonsync_ok(s, n)) {
-        snprintf(marker, sizeof(marker), "{%zu+}\r\n", n);
-        imap_buf_puts(b, marker);
-    } else if (imap_quotable(p, n)) {
-        imap_buf_put(b, "\"", 1);
-        for (size_t i = 0; i < n; i++) {
-            if (p[i] == '"' || p[i] == '\\')
-                imap_buf_put(b, "\\", 1);
-            imap_buf_put(b, &p[i], 1);
-        }
-        imap_buf_put(b, "\"", 1);
-        return;
-    } else {
-        snprintf(marker, sizeof(marker), "{%zu}\r\n", n);
-        imap_buf_puts(b, marker);
-        s->up_split[s->up_pieces++] = b->len;
-    }
-    imap_buf_put(b, p, n);
-}
-
-static void imap_up_send_piece(struct imap_session *s, struct proto_out *out)
-{
-    size_t from = s->up_split[s->up_next];
-    size_t to = s->up_next + 1 < s->up_pieces ? s->up_split[s->up_next + 1] : s->up_cmd_len;
-
-    proto_out_add(out, PA_UPSTREAM, s->up_cmd + from, to - from);
-    if (++s->up_next == s->up_pieces) {
-        /* the password itself stays until the tagged reply (imap_login_scrub):
-         * a login that loses its tunnel starts over once */
-        imap_scrub_free(s->up_cmd, s->up_cmd_len);
-        s->up_cmd = NULL;
-        s->up_cmd_len = 0;
-    }
-}
-
-static void imap_up_send_login(struct imap_session *s, struct proto_out *out)
-{
-    struct imap_buf b = { 0 };
-
-    snprintf(s->up_tag, sizeof(s->up_tag), "esp%u", ++s->up_seq);
-    s->up_pieces = 1;
-    s->up_split[0] = 0;
-    s->up_next = 0;
-    imap_buf_puts(&b, s->up_tag);
-    imap_buf_puts(&b, " LOGIN ");
-    imap_up_astring(s, &b, (const uint8_t *)s->user, strlen(s->user));
-    imap_buf_put(&b, " ", 1);
-    imap_up_astring(s, &b, s->pass, s->pass_len);
-    imap_buf_put(&b, "\r\n", 2);
-    if (b.oom) {
-        imap_scrub_free(b.p, b.cap);
-        out->oom = 1;
-        return;
-    }
-    s->up_cmd = b.p;
-    s->up_cmd_len = b.len;
-    s->state = IS_UP_LOGIN;
-    imap_up_send_piece(s, out);
-}
-
-/* Back-end gone or talking nonsense before the login finished. */
-static void imap_backend_fail(struct imap_session *s, struct proto_out *out, bool close_upstream,
-                              const char *why)
-{
-    if (close_upstream)
-        proto_out_add(out, PA_UPSTREAM_CLOSE, NULL, 0);
-    imap_reply(out, "%s NO [UNAVAILABLE] Back-end unavailable\r\n", s->login_tag);
-    imap_reply(out, "* BYE [UNAVAILABLE] back-end unavailable\r\n");
-    proto_out_printf(out, PA_LOG, "proto=imap event=upstream_error reason=%s", why);
-    imap_close(s, out);
-}
-
-/* "[CAPABILITY ...]" at the start of resp-text: its inside, or NULL. */
-static const uint8_t *imap_caps_code(const uint8_t *text, size_t n, size_t *len_r)
-{
-    const uint8_t *end;
-
-    if (n < 12 || text[0] != '[' || strncasecmp((const char *)text + 1, "CAPABILITY ", 11) != 0)
-        return NULL;
-    end = memchr(text, ']', n);
-    if (end == NULL)
-        return NULL;
-    *len_r = (size_t)(end - text - 1);
-    return text + 1;
-}
-
-static bool imap_caps_has(const uint8_t *caps, size_t n, const char *word)
-{
-    size_t w = strlen(word);
-
-    for (size_t i = 0; i + w <= n; i++)
-        if ((i == 0 || caps[i - 1] == ' ') && strncasecmp((const char *)caps + i, word, w) == 0 &&
-            (i + w == n || caps[i + w] == ' '))
-            return true;
-    return false;
-}
-
-static void imap_up_greeting(struct imap_session *s, const uint8_t *line, size_t n, struct proto_out *out)
-{
-    const uint8_t *caps;
-    size_t clen = 0;
-
-    if (!imap_word_at(line, n, "* OK")) {
-        imap_backend_fail(s, out, true, "bad_greeting");
-        return;
-    }
-    caps = n > 5 ? imap_caps_code(line + 5, n - 5, &clen) : NULL;
-    s->up_literal_plus = caps != NULL && imap_caps_has(caps, clen, "LITERAL+");
-    s->up_literal_minus = caps != NULL && imap_caps_has(caps, clen, "LITERAL-");
-    imap_up_send_login(s, out);
-}
-
-static void imap_up_login_ok(struct imap_session *s, const uint8_t *text, size_t n, struct proto_out *out)
-{
-    struct imap_buf b = { 0 };
-    const uint8_t *caps;
-    size_t clen = 0;
-
-    caps = imap_caps_code(text, n, &clen);
-    if (caps == NULL && s->up_caps != NULL) {
-        imap_buf_puts(&b, "* CAPABILITY ");
-        imap_buf_puts(&b, s->up_caps);
-        imap_buf_puts(&b, "\r\n");
-        if (!b.oom)
-            proto_out_add(out, PA_REPLY, b.p, b.len);
-        b.len = 0;
-    }
-    imap_buf_puts(&b, s->login_tag);
-    imap_buf_puts(&b, " OK ");
-    if (caps != NULL) {
-        imap_buf_put(&b, "[", 1);
-        imap_buf_put(&b, caps, clen);
-        imap_buf_put(&b, "] ", 2);
-    }
-    imap_buf_puts(&b, "Logged in\r\n");
-    if (b.oom)
-        out->oom = 1;
-    else
-        proto_out_add(out, PA_REPLY, b.p, b.len);
-    free(b.p);
-    imap_log_login(s, out, "ok");
-    proto_out_add(out, PA_SPLICE, NULL, 0);
-    s->state = IS_SPLICED;
-    imap_cmd_reset(&s->cmd);
-    imap_login_scrub(s);
-}
-
-static void imap_up_login_failed(struct imap_session *s, const uint8_t *text, size_t n, struct proto_out *out)
-{
-    char code[40] = "AUTHENTICATIONFAILED";
-    const uint8_t *end = n > 1 && text[0] == '[' ? memchr(text, ']', n) : NULL;
-
-    /* pass on the back-end's response code when it is a plain atom */
-    if (end != NULL && end - text - 1 > 0 && (size_t)(end - text - 1) < sizeof(code)) {
-        size_t len = (size_t)(end - text - 1), i;
-
-        for (i = 0; i < len && ((text[1 + i] >= 'A' && text[1 + i] <= 'Z') || text[1 + i] == '-'); i++)
-            ;
-        if (i == len) {
-            memcpy(code, text + 1, len);
-            code[len] = '\0';
-        }
-    }
-    s->failures++;
-    imap_reply(out, "%s NO [%s] Authentication failed.\r\n", s->login_tag, code);
-    proto_out_add(out, PA_UPSTREAM_CLOSE, NULL, 0);
-    imap_log_login(s, out, "fail");
-    imap_login_scrub(s);
-    if (s->failures >= s->lim.max_auth_failures) {
-        imap_reply(out, "* BYE Too many authentication failures\r\n");
-        imap_close(s, out);
-        return;
-    }
-    s->state = IS_COMMAND;
-}
-
-static void imap_up_login_line(struct imap_session *s, const uint8_t *line, size_t n, struct proto_out *out)
-{
-    size_t tl = strlen(s->up_tag);
-
-    if (n >= 1 && line[0] == '+') {
-        if (s->up_next < s->up_pieces)
-            imap_up_send_piece(s, out);
-        return;
-    }
-    if (imap_word_at(line, n, "* CAPABILITY") && n > 13) {
-        char *caps = malloc(n - 13 + 1);
-
-        if (caps == NULL) {
-            out->oom = 1;
-            return;
-        }
-        memcpy(caps, line + 13, n - 13);
-        caps[n - 13] = '\0';
-        for (char *c = caps; *c != '\0'; c++)
-            if ((unsigned char)*c < 0x20)
-                *c = ' ';
-        free(s->up_caps);
-        s->up_caps = caps;
-        return;
-    }
-    if (n <= tl || memcmp(line, s->up_tag, tl) != 0 || line[tl] != ' ')
-        return;     /* other untagged data: not the client's business yet */
-    line += tl + 1;
-    n -= tl + 1;
-    if (imap_word_at(line, n, "OK"))
-        imap_up_login_ok(s, line + (n > 2 ? 3 : 2), n > 2 ? n - 3 : 0, out);
-    else if (imap_word_at(line, n, "NO"))
-        imap_up_login_failed(s, line + (n > 2 ? 3 : 2), n > 2 ? n - 3 : 0, out);
-    else if (imap_word_at(line, n, "BAD"))
-        imap_up_login_failed(s, line + (n > 3 ? 4 : 3), n > 3 ? n - 4 : 0, out);
-    else
-        imap_backend_fail(s, out, true, "bad_response");
-}
-
-long imap_upstream_input(struct imap_session *s, const uint8_t *buf, size_t len, struct proto_out *out)
-{
-    size_t pos = 0;
-
-    if (s->state == IS_SPLICED) {
-        if (len > 0)
-            proto_out_add(out, PA_REPLY, buf, len);
-        return (long)len;
-    }
-    while (pos < len && (s->state == IS_UP_GREETING || s->state == IS_UP_LOGIN)) {
-        const uint8_t *lf = memchr(buf + pos, '\n', len - pos);
-        size_t n = lf != NULL ? (size_t)(lf - (buf + pos)) : len - pos;
-
-        if (n > IMAP_UP_LINE_MAX) {
-            imap_backend_fail(s, out, true, "line_too_long");
-            return (long)len;
-        }
-        if (lf == NULL)
-            return (long)pos;
-        if (n > 0 && buf[pos + n - 1] == '\r')
-            n--;
-        if (s->state == IS_UP_GREETING)
-            imap_up_greeting(s, buf + pos, n, out);
-        else
-            imap_up_login_line(s, buf + pos, n, out);
-        pos = (size_t)(lf - buf) + 1;
-    }
-    /* after the splice the rest is the proxy's to relay; otherwise there is
-     * no upstream conversation left and stray bytes are dropped */
-    return s->state == IS_SPLICED ? (long)pos : (long)len;
-}
-
-void imap_upstream_error(struct imap_session *s, enum proto_upstream_error e, struct proto_out *out)
-{
-    static const char *const why[] = { "connect_failed", "timeout", "tunnel_lost", "closed" };
-    const char *w = (unsigned)e < 4 ? why[e] : "unknown";
-
-    if (s->state == IS_SPLICED) {
-        imap_reply(out, "* BYE [UNAVAILABLE] back-end connection lost\r\n");
-        proto_out_printf(out, PA_LOG, "proto=imap event=upstream_error reason=%s spliced=1", w);
-        imap_close(s, out);
-    } else if ((s->state == IS_UP_GREETING || s->state == IS_UP_LOGIN) && e == PUE_TUNNEL_LOST &&
-               !s->login_retried && s->pass != NULL) {
-        /* Failover under a login: the client has seen nothing yet, so log
-         * in again once through whatever tunnel comes up (the proxy holds
-         * the connect); the new back-end's greeting decides the literals. */
-        s->login_retried = true;
-        imap_scrub_free(s->up_cmd, s->up_cmd_len);
-        s->up_cmd = NULL;
-        s->up_cmd_len = 0;
-        s->up_pieces = s->up_next = 0;
-        free(s->up_caps);
-        s->up_caps = NULL;
-        s->state = IS_UP_GREETING;
-        proto_out_printf(out, PA_LOG, "proto=imap event=login_retry reason=%s", w);
-        proto_out_connect(out, s->user);
-    } else if (s->state == IS_UP_GREETING || s->state == IS_UP_LOGIN) {
-        imap_backend_fail(s, out, false, w);
-    }
 }
 
 /* ---- client commands ---- */
@@ -654,7 +229,7 @@ static bool imap_cmd_grow(struct imap_cmd *c, size_t n)
         return false;
     if (c->len > 0)
         memcpy(p, c->buf, c->len);
-    imap_scrub_free(c->buf, c->cap);
+    imap__scrub_free(c->buf, c->cap);
     c->buf = p;
     c->cap = cap;
     return true;
@@ -699,7 +274,7 @@ static size_t imap_parse_quoted(struct imap_cmd *c, const uint8_t *p, size_t n)
         imap_tok_add(c, TK_QUOTED, tmp, o);
     else
         imap_cmd_fail(c, "%s BAD Invalid quoted string", imap_tag_or_star(c));
-    imap_scrub_free(tmp, n);
+    imap__scrub_free(tmp, n);
     return i + 1;
 }
 
@@ -830,11 +405,11 @@ static void imap_cmd_id(struct imap_session *s, struct proto_out *out)
             ok = ok && imap_tok_is_string(&c->tok[i]);
     }
     if (!ok) {
-        imap_reply(out, "%s BAD Invalid ID arguments\r\n", c->tag);
+        imap__reply(out, "%s BAD Invalid ID arguments\r\n", c->tag);
         return;
     }
-    imap_reply(out, "* ID (\"name\" \"esproxy\")\r\n");
-    imap_reply(out, "%s OK ID completed\r\n", c->tag);
+    imap__reply(out, "* ID (\"name\" \"esproxy\")\r\n");
+    imap__reply(out, "%s OK ID completed\r\n", c->tag);
 }
 
 /* SASL PLAIN from base64 text ("=" is an empty initial response). */
@@ -853,18 +428,18 @@ static void imap_auth_plain(struct imap_session *s, const char *tag, const uint8
     if (!(n == 1 && b64[0] == '='))
         mlen = proto_base64_decode((const char *)b64, n, msg, cap);
     if (mlen < 0) {
-        imap_reply(out, "%s BAD Invalid base64 data\r\n", tag);
+        imap__reply(out, "%s BAD Invalid base64 data\r\n", tag);
         goto done;
     }
     if (proto_sasl_plain_parse(msg, (size_t)mlen, user, cap, pass, cap) != 0) {
-        imap_reply(out, "%s NO [AUTHENTICATIONFAILED] Invalid PLAIN message\r\n", tag);
+        imap__reply(out, "%s NO [AUTHENTICATIONFAILED] Invalid PLAIN message\r\n", tag);
         goto done;
     }
     imap_login_begin(s, tag, (const uint8_t *)user, strlen(user), (const uint8_t *)pass, strlen(pass), out);
 done:
-    imap_scrub_free(msg, cap);
-    imap_scrub_free(user, cap);
-    imap_scrub_free(pass, cap);
+    imap__scrub_free(msg, cap);
+    imap__scrub_free(user, cap);
+    imap__scrub_free(pass, cap);
 }
 
 static void imap_cmd_authenticate(struct imap_session *s, struct proto_out *out)
@@ -873,16 +448,16 @@ static void imap_cmd_authenticate(struct imap_session *s, struct proto_out *out)
     const struct imap_tok *ir = &c->tok[1];
 
     if (c->ntok < 1 || c->ntok > 2 || c->tok[0].type != TK_ATOM || (c->ntok == 2 && ir->type != TK_ATOM)) {
-        imap_reply(out, "%s BAD Invalid AUTHENTICATE arguments\r\n", c->tag);
+        imap__reply(out, "%s BAD Invalid AUTHENTICATE arguments\r\n", c->tag);
     } else if (c->tok[0].len != 5 || strncasecmp((char *)c->buf + c->tok[0].off, "PLAIN", 5) != 0) {
-        imap_reply(out, "%s NO Unsupported authentication mechanism\r\n", c->tag);
+        imap__reply(out, "%s NO Unsupported authentication mechanism\r\n", c->tag);
     } else if (imap_login_disabled(s)) {
-        imap_reply(out, "%s NO [PRIVACYREQUIRED] Plaintext authentication needs TLS\r\n", c->tag);
+        imap__reply(out, "%s NO [PRIVACYREQUIRED] Plaintext authentication needs TLS\r\n", c->tag);
     } else if (c->ntok == 2) {
         imap_auth_plain(s, c->tag, c->buf + ir->off, ir->len, out);
     } else {
         snprintf(s->auth_tag, sizeof(s->auth_tag), "%s", c->tag);
-        imap_reply(out, "+ \r\n");
+        imap__reply(out, "+ \r\n");
         s->state = IS_AUTH_CONT;
     }
 }
@@ -892,9 +467,9 @@ static void imap_cmd_login(struct imap_session *s, struct proto_out *out)
     struct imap_cmd *c = &s->cmd;
 
     if (imap_login_disabled(s))
-        imap_reply(out, "%s NO [PRIVACYREQUIRED] Plaintext login needs TLS\r\n", c->tag);
+        imap__reply(out, "%s NO [PRIVACYREQUIRED] Plaintext login needs TLS\r\n", c->tag);
     else if (c->ntok != 2 || !imap_tok_is_string(&c->tok[0]) || !imap_tok_is_string(&c->tok[1]))
-        imap_reply(out, "%s BAD Invalid LOGIN arguments\r\n", c->tag);
+        imap__reply(out, "%s BAD Invalid LOGIN arguments\r\n", c->tag);
     else
         imap_login_begin(s, c->tag, c->buf + c->tok[0].off, c->tok[0].len, c->buf + c->tok[1].off,
                          c->tok[1].len, out);
@@ -908,20 +483,20 @@ static void imap_cmd_run(struct imap_session *s, struct proto_out *out)
 
     if (strcmp(c->name, "CAPABILITY") == 0 && noargs) {
         imap_capabilities(s, line, sizeof(line));
-        imap_reply(out, "* CAPABILITY %s\r\n", line);
-        imap_reply(out, "%s OK CAPABILITY completed\r\n", c->tag);
+        imap__reply(out, "* CAPABILITY %s\r\n", line);
+        imap__reply(out, "%s OK CAPABILITY completed\r\n", c->tag);
     } else if (strcmp(c->name, "NOOP") == 0 && noargs) {
-        imap_reply(out, "%s OK NOOP completed\r\n", c->tag);
+        imap__reply(out, "%s OK NOOP completed\r\n", c->tag);
     } else if (strcmp(c->name, "LOGOUT") == 0 && noargs) {
-        imap_reply(out, "* BYE esproxy logging out\r\n");
-        imap_reply(out, "%s OK LOGOUT completed\r\n", c->tag);
-        imap_close(s, out);
+        imap__reply(out, "* BYE esproxy logging out\r\n");
+        imap__reply(out, "%s OK LOGOUT completed\r\n", c->tag);
+        imap__close(s, out);
     } else if (strcmp(c->name, "STARTTLS") == 0 && noargs) {
         if (s->tls_active || !s->lim.starttls_offered) {
-            imap_reply(out, "%s BAD STARTTLS not available\r\n", c->tag);
+            imap__reply(out, "%s BAD STARTTLS not available\r\n", c->tag);
             return;
         }
-        imap_reply(out, "%s OK Begin TLS negotiation now\r\n", c->tag);
+        imap__reply(out, "%s OK Begin TLS negotiation now\r\n", c->tag);
         proto_out_add(out, PA_STARTTLS, NULL, 0);
         s->state = IS_TLS_WAIT;
     } else if (strcmp(c->name, "ID") == 0) {
@@ -932,20 +507,20 @@ static void imap_cmd_run(struct imap_session *s, struct proto_out *out)
         imap_cmd_authenticate(s, out);
     } else if (strcmp(c->name, "CAPABILITY") == 0 || strcmp(c->name, "NOOP") == 0 ||
                strcmp(c->name, "LOGOUT") == 0 || strcmp(c->name, "STARTTLS") == 0) {
-        imap_reply(out, "%s BAD Unexpected arguments\r\n", c->tag);
+        imap__reply(out, "%s BAD Unexpected arguments\r\n", c->tag);
     } else {
         imap_refusal(c, false, line, sizeof(line));
-        imap_reply(out, "%s\r\n", line);
+        imap__reply(out, "%s\r\n", line);
     }
 }
 
 static void imap_cmd_finish(struct imap_session *s, struct proto_out *out)
 {
     if (s->cmd.discard)
-        imap_reply(out, "%s\r\n", s->cmd.err);
+        imap__reply(out, "%s\r\n", s->cmd.err);
     else
         imap_cmd_run(s, out);
-    imap_cmd_reset(&s->cmd);
+    imap__cmd_reset(&s->cmd);
 }
 
 static bool imap_cmd_takes_literals(const struct imap_session *s)
@@ -960,13 +535,13 @@ static void imap_literal_begin(struct imap_session *s, uint64_t size, bool nonsy
     struct imap_cmd *c = &s->cmd;
 
     if (size > s->lim.max_literal - c->lit_total) {
-        imap_reply(out, "%s BAD Literal too large\r\n", imap_tag_or_star(c));
+        imap__reply(out, "%s BAD Literal too large\r\n", imap_tag_or_star(c));
         if (nonsync) {
             /* its bytes are on the way and would read as commands */
-            imap_reply(out, "* BYE Literal too large\r\n");
-            imap_close(s, out);
+            imap__reply(out, "* BYE Literal too large\r\n");
+            imap__close(s, out);
         } else {
-            imap_cmd_reset(c);
+            imap__cmd_reset(c);
         }
         return;
     }
@@ -987,7 +562,7 @@ static void imap_literal_begin(struct imap_session *s, uint64_t size, bool nonsy
         return;
     }
     if (!nonsync)
-        imap_reply(out, "+ Ready for literal\r\n");
+        imap__reply(out, "+ Ready for literal\r\n");
     c->lit_total += (size_t)size;
     c->lit_need = (size_t)size;
     c->continuation = true;
@@ -1041,7 +616,7 @@ static void imap_auth_line(struct imap_session *s, const uint8_t *p, size_t n, s
     memcpy(tag, s->auth_tag, sizeof(tag));
     s->state = IS_COMMAND;
     if (n == 1 && p[0] == '*')
-        imap_reply(out, "%s BAD AUTHENTICATE cancelled\r\n", tag);
+        imap__reply(out, "%s BAD AUTHENTICATE cancelled\r\n", tag);
     else
         imap_auth_plain(s, tag, p, n, out);
 }
@@ -1055,8 +630,8 @@ static size_t imap_line_read(struct imap_session *s, const uint8_t *p, size_t n,
     size_t before = s->state == IS_AUTH_CONT ? 0 : s->cmd.line_total;
 
     if (before + content > s->lim.max_line) {
-        imap_reply(out, "* BAD Line too long\r\n");
-        imap_close(s, out);
+        imap__reply(out, "* BAD Line too long\r\n");
+        imap__close(s, out);
         return n;
     }
     if (lf == NULL)
