@@ -102,17 +102,22 @@ void imap__cmd_reset(struct imap_cmd *c)
     memset(c, 0, sizeof(*c));
 }
 
-void imap__login_scrub(struct imap_session *s)
+void imap__up_forget(struct imap_session *s)
 {
-    imap__scrub_free(s->pass, s->pass_len);
-    s->pass = NULL;
-    s->pass_len = 0;
     imap__scrub_free(s->up_cmd, s->up_cmd_len);
     s->up_cmd = NULL;
     s->up_cmd_len = 0;
     s->up_pieces = s->up_next = 0;
     free(s->up_caps);
     s->up_caps = NULL;
+}
+
+void imap__login_scrub(struct imap_session *s)
+{
+    imap__scrub_free(s->pass, s->pass_len);
+    s->pass = NULL;
+    s->pass_len = 0;
+    imap__up_forget(s);
 }
 
 void imap_session_free(struct imap_session **sp)

@@ -364,12 +364,7 @@ void imap_upstream_error(struct imap_session *s, enum proto_upstream_error e, st
          * in again once through whatever tunnel comes up (the proxy holds
          * the connect); the new back-end's greeting decides the literals. */
         s->login_retried = true;
-        imap__scrub_free(s->up_cmd, s->up_cmd_len);
-        s->up_cmd = NULL;
-        s->up_cmd_len = 0;
-        s->up_pieces = s->up_next = 0;
-        free(s->up_caps);
-        s->up_caps = NULL;
+        imap__up_forget(s);
         s->state = IS_UP_GREETING;
         proto_out_printf(out, PA_LOG, "proto=imap event=login_retry reason=%s", w);
         proto_out_connect(out, s->user);
