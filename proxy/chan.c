@@ -1,5 +1,7 @@
 /*
- * Client channels: plain or TLS over a libuv TCP handle; see chan.h.
+ * Client channels over a libuv TCP handle: accepting, reading, buffered
+ * writing, deferred work, shutdown and close; see chan.h. Server-side TLS
+ * and STARTTLS are in chan_tls.c, the shared definitions in chan_internal.h.
  *
  * Memory: an idle plain channel is one struct chan (the uv_tcp_t and a
  * uv_timer_t embedded) and nothing else. Input goes through one shared
@@ -14,60 +16,13 @@
  * runs from a shared uv_check handle at the end of the loop iteration, with
  * a uv_idle handle keeping the poll from blocking meanwhile.
  */
-#include "proxy/chan.h"
+#include "proxy/chan_internal.h"
 #include "proxy/log.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-
-#include <mbedtls/ssl.h>
-#include <mbedtls/ssl_internal.h>
-
-#define CHAN_STARTTLS_DRAIN_MAX  (1024 * 1024)
-
-enum chan_mode {
-    CHAN_PLAIN,
-    CHAN_STARTTLS_PENDING,      /* chan_start_tls called, reply not flushed yet */
-    CHAN_TLS_HANDSHAKE,
-    CHAN_TLS,
-};
-
-/* A heap buffer that exists only while it holds bytes: [off, off+len). */
-struct chan_buf {
-    uint8_t *p;
-    size_t off, len, cap;
-};
-
-struct chan_tls {
-    mbedtls_ssl_context ssl;
-    const uint8_t *feed;        /* the current libuv read, during a pump */
-    size_t feed_len;
-    struct chan_buf held;       /* plaintext written before the handshake ended */
-    bool resumed, broken, close_notify_sent;
-};
-
-struct chan {
-    uv_tcp_t tcp;
-    uv_timer_t timer;           /* handshake timeout, close linger */
-    const struct chan_callbacks *cb;
-    void *data;
-    struct tls_server *tls_srv;
-    struct chan_tls *tls;
-    struct chan_buf out;        /* bytes for the wire not yet given to libuv */
-    struct chan_buf rx;         /* input held while stopped (ciphertext with TLS) */
-    struct chan *work_prev, *work_next;
-    const char *why;            /* closed() reason, first one wins */
-    const char *close_why;      /* reason once a graceful close completes */
-    size_t inflight;            /* bytes in libuv write requests */
-    size_t low, high;
-    uint8_t handles_open;
-    enum chan_mode mode;
-    bool queued, pump_pending, reading, paused, tcp_eof, eof_delivered, want_drain;
-    bool drain_on_starttls, shut_req, shut_issued, shut_done, close_req, dead;
-};
 
 struct chan_write_req {
     uv_write_t req;
@@ -83,62 +38,13 @@ struct chan_pump {
 };
 
 static size_t chans_live;
-static uint64_t chan_hs_timeout_ms = CHAN_HANDSHAKE_TIMEOUT_MS;
 static struct chan_pump *chan_pump;
 static struct chan *work_head, *work_tail;
-/* Shared by every channel: libuv delivers one read at a time on this
- * thread and a read is consumed (or copied) before the callback returns. */
-static uint8_t chan_rxbuf[64 * 1024];
-static uint8_t chan_plainbuf[MBEDTLS_SSL_IN_CONTENT_LEN];
+uint8_t chan__rxbuf[64 * 1024];
 
 static void chan_work(struct chan *c);
-static void chan_update_reading(struct chan *c);
-static void chan_timer_cb(uv_timer_t *h);
 static void chan_alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf);
 static void chan_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
-
-/* ---- small buffers ---- */
-
-static int chan_buf_append(struct chan_buf *b, const void *p, size_t len)
-{
-    if (b->off + b->len + len > b->cap) {
-        size_t need = b->len + len, cap = b->cap ? b->cap : 256;
-        uint8_t *n;
-
-        if (b->off > 0) {
-            memmove(b->p, b->p + b->off, b->len);
-            b->off = 0;
-        }
-        while (cap < need)
-            cap *= 2;
-        if (cap != b->cap) {
-            n = realloc(b->p, cap);
-            if (n == NULL)
-                return UV_ENOMEM;
-            b->p = n;
-            b->cap = cap;
-        }
-    }
-    memcpy(b->p + b->off + b->len, p, len);
-    b->len += len;
-    return 0;
-}
-
-static void chan_buf_consume(struct chan_buf *b, size_t n)
-{
-    b->off += n;
-    b->len -= n;
-    if (b->len == 0) {
-        free(b->p);
-        memset(b, 0, sizeof(*b));
-    }
-}
-
-static void chan_buf_free(struct chan_buf *b)
-{
-    free(b->p);
-    memset(b, 0, sizeof(*b));
-}
 
 /* ---- deferred work ---- */
 
@@ -212,7 +118,7 @@ static void chan_pump_release(void)
     chan_pump = NULL;
 }
 
-static void chan_schedule(struct chan *c)
+void chan__schedule(struct chan *c)
 {
     if (c->queued || c->dead)
         return;
@@ -254,11 +160,7 @@ static void chan_handle_closed(uv_handle_t *h)
     chan_unschedule(c);
     chan_buf_free(&c->out);
     chan_buf_free(&c->rx);
-    if (c->tls != NULL) {
-        mbedtls_ssl_free(&c->tls->ssl);
-        chan_buf_free(&c->tls->held);
-        free(c->tls);
-    }
+    chan__tls_free(c);
     chans_live--;
     if (c->cb != NULL && c->cb->closed != NULL)
         c->cb->closed(c, c->why != NULL ? c->why : "error");
@@ -267,7 +169,7 @@ static void chan_handle_closed(uv_handle_t *h)
 }
 
 /* Close both handles now; pending writes are cancelled. */
-static void chan_kill(struct chan *c, const char *why, bool reset)
+void chan__kill(struct chan *c, const char *why, bool reset)
 {
     struct linger lg = { 1, 0 };
     uv_os_fd_t fd;
@@ -284,21 +186,22 @@ static void chan_kill(struct chan *c, const char *why, bool reset)
     uv_close((uv_handle_t *)&c->timer, chan_handle_closed);
 }
 
+void chan__timer_cb(uv_timer_t *h)
+{
+    struct chan *c = h->data;
+
+    if (chan_handshaking(c)) {
+        chan__tls_fail(c, UV_ETIMEDOUT, "timeout");
+        return;
+    }
+    chan__kill(c, "timeout", true);
+}
+
 static const char *chan_uv_why(ssize_t err)
 {
     log_event(LOG_DEBUG, "chan_io_error", "err=%s", uv_err_name((int)err));
     return err == UV_ECONNRESET || err == UV_EPIPE || err == UV_ENOTCONN ?
            "peer_reset" : "error";
-}
-
-static void chan_peer_text(const struct chan *c, char *buf, size_t len)
-{
-    struct sockaddr_in sa;
-    char ip[INET_ADDRSTRLEN] = "?";
-
-    if (chan_peer(c, &sa) == 0)
-        uv_ip4_name(&sa, ip, sizeof(ip));
-    snprintf(buf, len, "%s:%u", ip, chan_peer(c, &sa) == 0 ? ntohs(sa.sin_port) : 0);
 }
 
 /* ---- output ---- */
@@ -328,14 +231,14 @@ static void chan_write_cb(uv_write_t *req, int status)
     if (status == UV_ECANCELED || c->dead)
         return;
     if (status < 0) {
-        chan_kill(c, chan_uv_why(status), false);
+        chan__kill(c, chan_uv_why(status), false);
         return;
     }
     chan_maybe_drained(c);
 }
 
 /* Hand the queued bytes to libuv as one write request. */
-static void chan_flush(struct chan *c)
+void chan__flush(struct chan *c)
 {
     struct chan_write_req *w;
     uv_buf_t b;
@@ -350,7 +253,7 @@ static void chan_flush(struct chan *c)
         b = uv_buf_init((char *)c->out.p + c->out.off, (unsigned int)c->out.len);
         rc = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
         if (rc < 0 && rc != UV_EAGAIN) {
-            chan_kill(c, chan_uv_why(rc), false);
+            chan__kill(c, chan_uv_why(rc), false);
             return;
         }
         if (rc > 0)
@@ -360,7 +263,7 @@ static void chan_flush(struct chan *c)
     }
     w = malloc(sizeof(*w));
     if (w == NULL) {
-        chan_kill(c, "error", false);
+        chan__kill(c, "error", false);
         return;
     }
     w->c = c;
@@ -372,32 +275,10 @@ static void chan_flush(struct chan *c)
     if (rc < 0) {
         free(w->p);
         free(w);
-        chan_kill(c, chan_uv_why(rc), false);
+        chan__kill(c, chan_uv_why(rc), false);
         return;
     }
     c->inflight += w->len;
-}
-
-static int chan_tls_send(void *ctx, const unsigned char *buf, size_t len)
-{
-    struct chan *c = ctx;
-
-    if (chan_buf_append(&c->out, buf, len) != 0)
-        return MBEDTLS_ERR_SSL_ALLOC_FAILED;
-    return (int)len;
-}
-
-static int chan_tls_encrypt(struct chan *c, const uint8_t *p, size_t len)
-{
-    while (len > 0) {
-        int n = mbedtls_ssl_write(&c->tls->ssl, p, len);
-
-        if (n < 0)
-            return n;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
 }
 
 static void chan_shutdown_cb(uv_shutdown_t *req, int status)
@@ -410,199 +291,14 @@ static void chan_shutdown_cb(uv_shutdown_t *req, int status)
     c->shut_done = true;
     /* Closing anyway: a peer already gone (ENOTCONN) changes nothing. */
     if (c->close_req)
-        chan_kill(c, c->close_why, false);
+        chan__kill(c, c->close_why, false);
     else if (status < 0)
-        chan_kill(c, chan_uv_why(status), false);
-}
-
-/* ---- TLS input ---- */
-
-static bool chan_handshaking(const struct chan *c)
-{
-    return (c->mode == CHAN_STARTTLS_PENDING || c->mode == CHAN_TLS_HANDSHAKE) &&
-           !c->tls->broken;
-}
-
-static int chan_tls_recv(void *ctx, unsigned char *buf, size_t len)
-{
-    struct chan *c = ctx;
-    struct chan_tls *t = c->tls;
-    size_t n;
-
-    if (c->rx.len > 0) {
-        n = len < c->rx.len ? len : c->rx.len;
-        memcpy(buf, c->rx.p + c->rx.off, n);
-        chan_buf_consume(&c->rx, n);
-        return (int)n;
-    }
-    if (t->feed_len > 0) {
-        n = len < t->feed_len ? len : t->feed_len;
-        memcpy(buf, t->feed, n);
-        t->feed += n;
-        t->feed_len -= n;
-        return (int)n;
-    }
-    return c->tcp_eof ? 0 : MBEDTLS_ERR_SSL_WANT_READ;
-}
-
-static void chan_tls_fail(struct chan *c, int err, const char *why)
-{
-    char peer[64], msg[96];
-
-    chan_peer_text(c, peer, sizeof(peer));
-    log_event(LOG_INFO, "tls_handshake_failed", "peer=%s err=-0x%04x reason=\"%s\"",
-              peer, (unsigned int)-err, err == UV_ETIMEDOUT ? "timeout" :
-              err == UV_EOF ? "eof" : tls_strerror(err, msg, sizeof(msg)));
-    c->tls->broken = true;
-    chan_buf_free(&c->tls->held);
-    if (c->cb->tls_done != NULL)
-        c->cb->tls_done(c, err);
-    if (c->dead)
-        return;
-    if (strcmp(why, "timeout") == 0) {
-        chan_kill(c, why, false);
-        return;
-    }
-    /* Let mbedTLS's alert reach the client, then close. */
-    if (c->why == NULL)
-        c->why = why;
-    c->close_why = why;
-    c->close_req = true;
-    chan_schedule(c);
-}
-
-static void chan_tls_established(struct chan *c)
-{
-    struct chan_tls *t = c->tls;
-    int rc = 0;
-
-    uv_timer_stop(&c->timer);
-    c->mode = CHAN_TLS;
-    if (t->held.len > 0) {
-        rc = chan_tls_encrypt(c, t->held.p + t->held.off, t->held.len);
-        chan_buf_free(&t->held);
-    }
-    chan_schedule(c);
-    if (rc != 0) {
-        chan_kill(c, "error", false);
-        return;
-    }
-    if (c->close_req)
-        uv_timer_start(&c->timer, chan_timer_cb, CHAN_CLOSE_LINGER_MS, 0);
-    if (c->cb->tls_done != NULL)
-        c->cb->tls_done(c, 0);
-}
-
-static void chan_tls_handshake(struct chan *c)
-{
-    mbedtls_ssl_context *ssl = &c->tls->ssl;
-    int rc = 0;
-
-    while (ssl->state != MBEDTLS_SSL_HANDSHAKE_OVER) {
-        rc = mbedtls_ssl_handshake_step(ssl);
-        if (ssl->handshake != NULL && ssl->handshake->resume)
-            c->tls->resumed = true;
-        if (rc != 0)
-            break;
-    }
-    if (c->out.len > 0)
-        chan_schedule(c);
-    if (rc == MBEDTLS_ERR_SSL_WANT_READ) {
-        if (c->tcp_eof)
-            chan_tls_fail(c, UV_EOF, "tls_handshake_failed");
-        return;
-    }
-    if (rc != 0)
-        chan_tls_fail(c, rc, "tls_handshake_failed");
-    else
-        chan_tls_established(c);
-}
-
-static void chan_deliver_eof(struct chan *c)
-{
-    if (c->eof_delivered)
-        return;
-    c->eof_delivered = true;
-    chan_update_reading(c);
-    if (c->cb->eof != NULL)
-        c->cb->eof(c);
-}
-
-/* Run the TLS engine over held and fed ciphertext as far as the consumer
- * allows. Leftover fed bytes are saved in c->rx. */
-static void chan_tls_pump(struct chan *c)
-{
-    struct chan_tls *t = c->tls;
-
-    if (c->mode == CHAN_TLS_HANDSHAKE && !t->broken)
-        chan_tls_handshake(c);
-    while (c->mode == CHAN_TLS && !c->dead && !c->paused && !c->eof_delivered &&
-           !c->close_req) {
-        int n = mbedtls_ssl_read(&t->ssl, chan_plainbuf, sizeof(chan_plainbuf));
-
-        if (n > 0) {
-            c->cb->data(c, chan_plainbuf, (size_t)n);
-        } else if (n == MBEDTLS_ERR_SSL_WANT_READ) {
-            break;
-        } else if (n == 0 || n == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY ||
-                   n == MBEDTLS_ERR_SSL_CONN_EOF) {
-            chan_deliver_eof(c);
-        } else {
-            char peer[64], msg[96];
-
-            chan_peer_text(c, peer, sizeof(peer));
-            log_event(LOG_INFO, "tls_read_failed", "peer=%s err=-0x%04x reason=\"%s\"",
-                      peer, (unsigned int)-n, tls_strerror(n, msg, sizeof(msg)));
-            t->broken = true;
-            chan_kill(c, "error", false);
-        }
-    }
-    if (t->feed_len > 0 && !c->dead && !c->eof_delivered && !c->close_req &&
-        chan_buf_append(&c->rx, t->feed, t->feed_len) != 0)
-        chan_kill(c, "error", false);
-    t->feed = NULL;
-    t->feed_len = 0;
-    if (c->out.len > 0)
-        chan_schedule(c);
-    chan_update_reading(c);
-}
-
-static void chan_timer_cb(uv_timer_t *h)
-{
-    struct chan *c = h->data;
-
-    if (chan_handshaking(c)) {
-        chan_tls_fail(c, UV_ETIMEDOUT, "timeout");
-        return;
-    }
-    chan_kill(c, "timeout", true);
-}
-
-static int chan_tls_begin(struct chan *c, struct tls_server *srv,
-                          enum chan_mode mode)
-{
-    struct chan_tls *t = calloc(1, sizeof(*t));
-    int rc;
-
-    if (t == NULL)
-        return UV_ENOMEM;
-    mbedtls_ssl_init(&t->ssl);
-    rc = mbedtls_ssl_setup(&t->ssl, tls_server_config(srv));
-    if (rc != 0) {
-        mbedtls_ssl_free(&t->ssl);
-        free(t);
-        return UV_ENOMEM;
-    }
-    mbedtls_ssl_set_bio(&t->ssl, c, chan_tls_send, chan_tls_recv, NULL);
-    c->tls = t;
-    c->mode = mode;
-    uv_timer_start(&c->timer, chan_timer_cb, chan_hs_timeout_ms, 0);
-    return 0;
+        chan__kill(c, chan_uv_why(status), false);
 }
 
 /* ---- input ---- */
 
-static void chan_update_reading(struct chan *c)
+void chan__update_reading(struct chan *c)
 {
     bool want = !c->dead && !c->tcp_eof && c->rx.len == 0 &&
                 c->mode != CHAN_STARTTLS_PENDING &&
@@ -619,7 +315,7 @@ static void chan_update_reading(struct chan *c)
     }
     if (uv_read_start((uv_stream_t *)&c->tcp, chan_alloc_cb, chan_read_cb) != 0) {
         c->reading = false;
-        chan_kill(c, "error", false);
+        chan__kill(c, "error", false);
     }
 }
 
@@ -627,22 +323,32 @@ static void chan_alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
     (void)h;
     (void)hint;
-    *buf = uv_buf_init((char *)chan_rxbuf, sizeof(chan_rxbuf));
+    *buf = uv_buf_init((char *)chan__rxbuf, sizeof(chan__rxbuf));
+}
+
+void chan__deliver_eof(struct chan *c)
+{
+    if (c->eof_delivered)
+        return;
+    c->eof_delivered = true;
+    chan__update_reading(c);
+    if (c->cb->eof != NULL)
+        c->cb->eof(c);
 }
 
 static void chan_read_eof(struct chan *c)
 {
     c->tcp_eof = true;
-    chan_update_reading(c);
+    chan__update_reading(c);
     switch (c->mode) {
     case CHAN_PLAIN:
-        chan_deliver_eof(c);
+        chan__deliver_eof(c);
         break;
     case CHAN_STARTTLS_PENDING:
         break;          /* the switch sees tcp_eof and fails the handshake */
     case CHAN_TLS_HANDSHAKE:
     case CHAN_TLS:
-        chan_tls_pump(c);
+        chan__tls_pump(c);
         break;
     }
 }
@@ -657,15 +363,15 @@ static void chan_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         if (n == UV_EOF)
             chan_read_eof(c);
         else
-            chan_kill(c, chan_uv_why(n), false);
+            chan__kill(c, chan_uv_why(n), false);
         return;
     }
     switch (c->mode) {
     case CHAN_PLAIN:
         if (c->paused || c->close_req) {
             if (!c->close_req && chan_buf_append(&c->rx, buf->base, (size_t)n) != 0)
-                chan_kill(c, "error", false);
-            chan_update_reading(c);
+                chan__kill(c, "error", false);
+            chan__update_reading(c);
         } else {
             c->cb->data(c, (const uint8_t *)buf->base, (size_t)n);
         }
@@ -676,41 +382,13 @@ static void chan_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     case CHAN_TLS:
         c->tls->feed = (const uint8_t *)buf->base;
         c->tls->feed_len = (size_t)n;
-        chan_tls_pump(c);
+        chan__tls_pump(c);
         break;
     }
 }
 
 
 /* ---- deferred work ---- */
-
-/* STARTTLS: drop what the client sent before our reply leaves, send the
- * reply, then read TLS. A client obeying RFC 2595 / 3501 sends nothing
- * until it has the reply, so nothing it sends for TLS can be dropped here. */
-static void chan_starttls_switch(struct chan *c)
-{
-    uv_os_fd_t fd;
-    size_t total = 0;
-    ssize_t n;
-
-    if (c->drain_on_starttls && uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0) {
-        while (total < CHAN_STARTTLS_DRAIN_MAX) {
-            n = recv(fd, chan_rxbuf, sizeof(chan_rxbuf), MSG_DONTWAIT);
-            if (n <= 0)
-                break;
-            total += (size_t)n;
-        }
-        if (total > 0)
-            log_event(LOG_DEBUG, "starttls_discarded", "bytes=%zu", total);
-    }
-    chan_flush(c);
-    if (c->dead)
-        return;
-    c->mode = CHAN_TLS_HANDSHAKE;
-    chan_update_reading(c);
-    if (c->tcp_eof)
-        chan_tls_pump(c);
-}
 
 static void chan_issue_shutdown(struct chan *c)
 {
@@ -719,14 +397,14 @@ static void chan_issue_shutdown(struct chan *c)
 
     c->shut_issued = true;
     if (req == NULL) {
-        chan_kill(c, "error", false);
+        chan__kill(c, "error", false);
         return;
     }
     req->data = c;
     rc = uv_shutdown(req, (uv_stream_t *)&c->tcp, chan_shutdown_cb);
     if (rc < 0) {
         free(req);
-        chan_kill(c, chan_uv_why(rc), false);
+        chan__kill(c, chan_uv_why(rc), false);
     }
 }
 
@@ -734,21 +412,16 @@ static void chan_issue_shutdown(struct chan *c)
  * handshake (if any) has let the held plaintext out. */
 static void chan_work_output(struct chan *c)
 {
-    struct chan_tls *t = c->tls;
-
     if ((c->shut_req || c->close_req) && !chan_handshaking(c) && !c->shut_issued) {
-        if (t != NULL && c->mode == CHAN_TLS && !t->broken && !t->close_notify_sent) {
-            t->close_notify_sent = true;
-            mbedtls_ssl_close_notify(&t->ssl);
-        }
-        chan_flush(c);
+        chan__tls_close_notify(c);
+        chan__flush(c);
         if (!c->dead)
             chan_issue_shutdown(c);
         return;
     }
-    chan_flush(c);
+    chan__flush(c);
     if (!c->dead && c->close_req && c->shut_done)
-        chan_kill(c, c->close_why, false);
+        chan__kill(c, c->close_why, false);
 }
 
 static void chan_work(struct chan *c)
@@ -756,7 +429,7 @@ static void chan_work(struct chan *c)
     if (c->dead)
         return;
     if (c->mode == CHAN_STARTTLS_PENDING) {
-        chan_starttls_switch(c);
+        chan__starttls_switch(c);
         if (c->dead)
             return;
     }
@@ -769,7 +442,7 @@ static void chan_work(struct chan *c)
             c->cb->data(c, b.p + b.off, b.len);
             free(b.p);
         } else if (c->mode == CHAN_TLS) {
-            chan_tls_pump(c);
+            chan__tls_pump(c);
         }
         if (c->dead)
             return;
@@ -779,7 +452,7 @@ static void chan_work(struct chan *c)
         return;
     chan_maybe_drained(c);
     if (!c->dead)
-        chan_update_reading(c);
+        chan__update_reading(c);
 }
 
 /* ---- public API ---- */
@@ -814,11 +487,11 @@ int chan_accept(struct chan **c_r, uv_stream_t *server,
     if (rc == 0)
         uv_tcp_nodelay(&c->tcp, 1);
     if (rc == 0 && implicit_tls != NULL)
-        rc = chan_tls_begin(c, implicit_tls, CHAN_TLS_HANDSHAKE);
+        rc = chan__tls_begin(c, implicit_tls, CHAN_TLS_HANDSHAKE);
     if (rc == 0)
         rc = uv_read_start((uv_stream_t *)&c->tcp, chan_alloc_cb, chan_read_cb);
     if (rc != 0) {
-        chan_kill(c, "error", false);   /* no callbacks: c->cb is NULL */
+        chan__kill(c, "error", false);   /* no callbacks: c->cb is NULL */
         return rc;
     }
     c->reading = true;
@@ -865,11 +538,6 @@ int chan_local(const struct chan *c, struct sockaddr_in *addr)
     return 0;
 }
 
-bool chan_is_tls(const struct chan *c)
-{
-    return c->tls != NULL;
-}
-
 int chan_write(struct chan *c, const void *buf, size_t len)
 {
     int rc = 0;
@@ -881,14 +549,14 @@ int chan_write(struct chan *c, const void *buf, size_t len)
             rc = chan_buf_append(&c->out, buf, len);
         } else if (c->mode != CHAN_TLS) {
             rc = chan_buf_append(&c->tls->held, buf, len);
-        } else if (chan_tls_encrypt(c, buf, len) != 0) {
+        } else if (chan__tls_encrypt(c, buf, len) != 0) {
             c->tls->broken = true;
-            chan_kill(c, "error", false);
+            chan__kill(c, "error", false);
             return UV_EIO;
         }
         if (rc != 0)
             return rc;
-        chan_schedule(c);
+        chan__schedule(c);
     }
     if (chan_buffered(c) > c->high) {
         c->want_drain = true;
@@ -907,7 +575,7 @@ void chan_set_watermarks(struct chan *c, size_t low, size_t high)
     c->high = high;
     c->low = low < high ? low : high;
     if (c->want_drain)
-        chan_schedule(c);
+        chan__schedule(c);
 }
 
 void chan_read_start(struct chan *c)
@@ -917,8 +585,8 @@ void chan_read_start(struct chan *c)
     c->paused = false;
     c->pump_pending = true;
     if (c->rx.len > 0 || c->mode == CHAN_TLS)
-        chan_schedule(c);
-    chan_update_reading(c);
+        chan__schedule(c);
+    chan__update_reading(c);
 }
 
 void chan_read_stop(struct chan *c)
@@ -926,25 +594,7 @@ void chan_read_stop(struct chan *c)
     if (c->dead)
         return;
     c->paused = true;
-    chan_update_reading(c);
-}
-
-int chan_start_tls(struct chan *c, struct tls_server *t)
-{
-    int rc;
-
-    if (t == NULL || c->dead || c->tls != NULL || c->close_req || c->shut_req)
-        return UV_EINVAL;
-    chan_buf_free(&c->rx);
-    /* Drain the kernel only while our reply has not left: afterwards the
-     * client's ClientHello may already be there. */
-    c->drain_on_starttls = c->out.len > 0;
-    rc = chan_tls_begin(c, t, CHAN_STARTTLS_PENDING);
-    if (rc != 0)
-        return rc;
-    chan_update_reading(c);
-    chan_schedule(c);
-    return 0;
+    chan__update_reading(c);
 }
 
 void chan_shutdown(struct chan *c)
@@ -952,7 +602,7 @@ void chan_shutdown(struct chan *c)
     if (c->dead || c->shut_req || c->close_req)
         return;
     c->shut_req = true;
-    chan_schedule(c);
+    chan__schedule(c);
 }
 
 void chan_close(struct chan *c)
@@ -963,14 +613,14 @@ void chan_close(struct chan *c)
     c->close_why = "local_close";
     chan_buf_free(&c->rx);
     if (!chan_handshaking(c))
-        uv_timer_start(&c->timer, chan_timer_cb, CHAN_CLOSE_LINGER_MS, 0);
-    chan_update_reading(c);
-    chan_schedule(c);
+        uv_timer_start(&c->timer, chan__timer_cb, CHAN_CLOSE_LINGER_MS, 0);
+    chan__update_reading(c);
+    chan__schedule(c);
 }
 
 void chan_abort(struct chan *c)
 {
-    chan_kill(c, "local_close", true);
+    chan__kill(c, "local_close", true);
 }
 
 size_t chan_count(void)
@@ -981,24 +631,4 @@ size_t chan_count(void)
 size_t chan_read_buffered(const struct chan *c)
 {
     return c->rx.len;
-}
-
-bool chan_tls_resumed(const struct chan *c)
-{
-    return c->tls != NULL && c->tls->resumed;
-}
-
-const char *chan_tls_ciphersuite(const struct chan *c)
-{
-    return c->mode == CHAN_TLS ? mbedtls_ssl_get_ciphersuite(&c->tls->ssl) : NULL;
-}
-
-const char *chan_tls_version(const struct chan *c)
-{
-    return c->mode == CHAN_TLS ? mbedtls_ssl_get_version(&c->tls->ssl) : NULL;
-}
-
-void chan_set_handshake_timeout(uint64_t ms)
-{
-    chan_hs_timeout_ms = ms != 0 ? ms : CHAN_HANDSHAKE_TIMEOUT_MS;
 }
