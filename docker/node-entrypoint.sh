@@ -44,32 +44,9 @@ if mkdir "$MAIL_DIR/.seeded" 2>/dev/null; then
 fi
 
 # ---- dovecot ----
-cat >"$R/dovecot.conf" <<EOF
-base_dir = $R/dovecot
-state_dir = $R/dovecot-state
-log_path = /dev/stderr
-protocols = imap pop3
-listen = 127.0.0.1
-ssl = no
-disable_plaintext_auth = no
-auth_mechanisms = plain login
-login_trusted_networks = 127.0.0.0/8
-passdb {
-  driver = passwd-file
-  args = scheme=PLAIN username_format=%u $R/users
-}
-userdb {
-  driver = static
-  args = uid=65534 gid=65534 home=$MAIL_DIR/%u
-}
-mail_location = maildir:~/Maildir
-protocol imap {
-  mail_max_userip_connections = 2000
-}
-protocol pop3 {
-  mail_max_userip_connections = 2000
-}
-EOF
+# shellcheck source=../tests/lab/conf.sh
+. /usr/local/lib/esproxy/conf.sh
+conf_dovecot "$R/dovecot" "$R/dovecot-state" /dev/stderr 127.0.0.1 "$R/users" "$MAIL_DIR/%u" no >"$R/dovecot.conf"
 mkdir -p "$R/dovecot-state"
 
 # ---- nginx: /health names the node ----

@@ -22,6 +22,7 @@ UML_USER=alice
 UML_PASS=secret123
 UML_ROOTFS=
 ESPROXY_BIN=${ESPROXY_BIN:-$ROOT/build/esproxy}
+. "$ROOT/tests/lab/conf.sh"
 uml_pids=          # host processes we started (UML kernels are stopped separately)
 uml_nodes=
 
@@ -139,32 +140,8 @@ charon {
 swanctl { socket = unix:///run/charon.vici }
 EOF
     uml_swanctl_conf "$n"
-    cat >"$d/dovecot.conf" <<EOF
-base_dir = /run/dovecot
-state_dir = /run/dovecot-state
-log_path = /lab/$n/dovecot.log
-info_log_path = /lab/$n/dovecot.log
-protocols = imap pop3
-listen = *
-ssl = no
-disable_plaintext_auth = no
-auth_mechanisms = plain login
-passdb {
-  driver = passwd-file
-  args = scheme=PLAIN username_format=%u /lab/mail/users
-}
-userdb {
-  driver = static
-  args = uid=65534 gid=65534 home=/run/mail/%u
-}
-mail_location = maildir:~/Maildir
-protocol imap {
-  mail_max_userip_connections = 2000
-}
-protocol pop3 {
-  mail_max_userip_connections = 2000
-}
-EOF
+    conf_dovecot /run/dovecot /run/dovecot-state "/lab/$n/dovecot.log" "*" /lab/mail/users /run/mail/%u no \
+        >"$d/dovecot.conf"
     cat >"$d/nginx.conf" <<EOF
 daemon on; master_process on; worker_processes 1; events { worker_connections 512; }
 pid /run/nginx.pid; error_log /lab/$n/nginx-error.log info;
@@ -357,37 +334,12 @@ uml_frontend_conf() {   # file: the esproxy frontend toward the VIP (knobs from 
     mkdir -p "$LAB/fe"
     printf '%s\n' "$UML_PSK" >"$LAB/fe/psk"
     chmod 600 "$LAB/fe/psk"
-    cat >"$1" <<EOF
-[esproxy]
-role = frontend
-log_level = ${UML_LOG_LEVEL:-info}
-control = $LAB/fe/control.sock
-keylog = $LAB/fe/keys.log
-[tunnel main]
-local = $UML_FE
-peer = $UML_VIP
-local_id = fe.example.test
-peer_id = mail.example.test
-auth = psk
-psk_file = $LAB/fe/psk
+    CONF_LOG_LEVEL=${UML_LOG_LEVEL:-info} CONF_PROBE_MS=${UML_PROBE_MS:-1000} CONF_DEAD_MS=${UML_DEAD_MS:-300} \
+        CONF_RETRANSMIT_MS=${UML_RETRANSMIT_MS:-100} CONF_RETRANSMIT_TRIES=${UML_RETRANSMIT_TRIES:-8} \
+        CONF_SPECULATIVE=${UML_SPECULATIVE:-yes} conf_frontend "$LAB/fe" "$UML_FE" "$UML_VIP" "$LAB/fe/psk" 10.99.4.1 \
+        "auth = psk
 ike_proposals = aes128gcm16-prfsha256-x25519
-esp_proposals = aes128gcm16
-protected_ports = 80,110,143
-probe_interval_ms = ${UML_PROBE_MS:-1000}
-dead_after_ms = ${UML_DEAD_MS:-300}
-retransmit_ms = ${UML_RETRANSMIT_MS:-100}
-retransmit_tries = ${UML_RETRANSMIT_TRIES:-8}
-speculative_rekey = ${UML_SPECULATIVE:-yes}
-[listen imap]
-address = 10.99.4.1:143
-protocol = imap
-[listen pop3]
-address = 10.99.4.1:110
-protocol = pop3
-[listen http]
-address = 10.99.4.1:80
-protocol = http
-EOF
+esp_proposals = aes128gcm16" >"$1"
 }
 
 uml_frontend_start() {  # conf: esproxy run (frontend) in fe; waits for the tunnel; sets uml_frontend_pid

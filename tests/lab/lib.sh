@@ -14,6 +14,7 @@
 # Needs: LAB (scratch dir), P (namespace prefix), ROOT (repo root).
 
 ESPROXY_BIN=${ESPROXY_BIN:-$ROOT/build/esproxy}
+. "$ROOT/tests/lab/conf.sh"
 LAB_VIP=10.99.2.100
 LAB_PSK=lab-psk-0123456789abcdef
 LAB_USER=alice
@@ -77,46 +78,8 @@ lab_dovecot() { # node [haproxy]
     n=$1 hp=${2:-no}
     d="$LAB/$n/dovecot"
     mkdir -p "$d/run" "$d/state"
-    cat >"$d/dovecot.conf" <<EOF
-base_dir = $d/run
-state_dir = $d/state
-log_path = $d/dovecot.log
-info_log_path = $d/dovecot.log
-protocols = imap pop3
-listen = ${LAB_DOVECOT_LISTEN:-127.0.0.1}
-ssl = no
-disable_plaintext_auth = no
-auth_mechanisms = plain login
-login_trusted_networks = 127.0.0.0/8
-haproxy_trusted_networks = 127.0.0.0/8
-service imap-login {
-  inet_listener imap {
-    port = 143
-    haproxy = $hp
-  }
-}
-service pop3-login {
-  inet_listener pop3 {
-    port = 110
-    haproxy = $hp
-  }
-}
-passdb {
-  driver = passwd-file
-  args = scheme=PLAIN username_format=%u $LAB/mail/users
-}
-userdb {
-  driver = static
-  args = uid=65534 gid=65534 home=$LAB/mail/shared/%u
-}
-mail_location = maildir:~/Maildir
-protocol imap {
-  mail_max_userip_connections = 2000
-}
-protocol pop3 {
-  mail_max_userip_connections = 2000
-}
-EOF
+    conf_dovecot "$d/run" "$d/state" "$d/dovecot.log" "${LAB_DOVECOT_LISTEN:-127.0.0.1}" "$LAB/mail/users" \
+        "$LAB/mail/shared/%u" "$hp" >"$d/dovecot.conf"
     ip netns exec "$(lab_ns "$n")" dovecot -F -c "$d/dovecot.conf" >"$d/stdout" 2>&1 &
     lab_track $!
     i=0
@@ -233,34 +196,9 @@ lab_frontend_tls_listeners() {  # appended to a frontend config: implicit TLS li
 }
 
 lab_frontend_conf() {   # file
-    cat >"$1" <<EOF
-[esproxy]
-role = frontend
-log_level = ${LAB_LOG_LEVEL:-info}
-control = $LAB/fe/control.sock
-keylog = $LAB/fe/keys.log
-[tunnel main]
-local = 10.99.2.10
-peer = $LAB_VIP
-local_id = fe.example.test
-peer_id = mail.example.test
-psk_file = $LAB/psk
-protected_ports = 80,110,143
-probe_interval_ms = ${LAB_PROBE_MS:-1000}
-dead_after_ms = ${LAB_DEAD_MS:-300}
-retransmit_ms = ${LAB_RETRANSMIT_MS:-100}
-retransmit_tries = ${LAB_RETRANSMIT_TRIES:-8}
-speculative_rekey = ${LAB_SPECULATIVE:-yes}
-[listen imap]
-address = 10.99.1.1:143
-protocol = imap
-[listen pop3]
-address = 10.99.1.1:110
-protocol = pop3
-[listen http]
-address = 10.99.1.1:80
-protocol = http
-EOF
+    CONF_LOG_LEVEL=${LAB_LOG_LEVEL:-info} CONF_PROBE_MS=${LAB_PROBE_MS:-1000} CONF_DEAD_MS=${LAB_DEAD_MS:-300} \
+        CONF_RETRANSMIT_MS=${LAB_RETRANSMIT_MS:-100} CONF_RETRANSMIT_TRIES=${LAB_RETRANSMIT_TRIES:-8} \
+        CONF_SPECULATIVE=${LAB_SPECULATIVE:-yes} conf_frontend "$LAB/fe" 10.99.2.10 "$LAB_VIP" "$LAB/psk" 10.99.1.1 >"$1"
 }
 
 lab_frontend_start() {  # conf: esproxy run (frontend) in fe; waits for the tunnel; sets lab_frontend_pid
