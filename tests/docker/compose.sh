@@ -136,11 +136,13 @@ trap cleanup EXIT
 trap 'fail "docker: interrupted" "signal"; exit 1' INT TERM
 
 # ---- 1. linters ----
+# dclint 2.2.2: 3.x needs node >= 20.19 and Debian 12 ships node 18
 BIN=$NPM_CACHE/node_modules/.bin
-if [ ! -x "$BIN/dockerfile-utils" ] || [ ! -x "$BIN/dclint" ]; then
+if [ ! -x "$BIN/dockerfile-utils" ] || [ ! -x "$BIN/dclint" ] ||
+        ! grep -qs '"version": "2.2.2"' "$NPM_CACHE/node_modules/dclint/package.json"; then
     mkdir -p "$NPM_CACHE"
     timeout 300 npm install --prefix "$NPM_CACHE" --no-audit --no-fund --no-save \
-        dockerfile-utils@0.16.3 dclint@3.1.0 >"$LAB/npm.log" 2>&1 ||
+        dockerfile-utils@0.16.3 dclint@2.2.2 >"$LAB/npm.log" 2>&1 ||
         { fail "docker: linters installed" "$(tail -n 5 "$LAB/npm.log")"; exit 1; }
 fi
 lint_ok=1
@@ -148,10 +150,11 @@ out=$(cd "$ROOT" && timeout 60 "$BIN/dockerfile-utils" lint docker/Dockerfile 2>
 [ -n "$out" ] && lint_ok=0
 [ $lint_ok = 1 ] && pass "docker: dockerfile-utils lint docker/Dockerfile clean" ||
     fail "docker: dockerfile-utils lint" "$out"
-# dclint is opinionated: skip the style rules, the project-name rule (1.29
-# rejects a top-level name:) and build+image (compose builds and tags the image)
-out=$(cd "$ROOT/docker" && timeout 60 "$BIN/dclint" compose.yaml --no-color --max-warnings 0 --disable-rule \
-    no-build-and-image require-project-name-field service-keys-order services-alphabetical-order 2>&1)
+# dclint is opinionated: tests/docker/dclint.json skips the style rules, the
+# project-name rule (compose 1.29 rejects a top-level name:) and build+image
+# (compose builds and tags the image)
+out=$(cd "$ROOT/docker" && timeout 60 "$BIN/dclint" compose.yaml -c "$ROOT/tests/docker/dclint.json" --no-color \
+    --max-warnings 0 2>&1)
 [ $? = 0 ] && pass "docker: dclint docker/compose.yaml clean" || { fail "docker: dclint" "$out"; lint_ok=0; }
 out=$(DC_TIMEOUT=60 dc --profile drill config -q 2>&1)
 rc=$?; lap
@@ -300,7 +303,7 @@ if [ -s "$LAB/report/load-started" ]; then
         fail "docker: drill outage" "recovery_ms='$r' (target 0..5000)"
     fi
     [ "$(fig inflight_late)" = 0 ] && pass "docker: drill: no in-flight session hung ($(fig inflight) in flight, $(fig inflight_failed) failed fast)" ||
-        fail "docker: drill: hanging sessions" "$(fig inflight_late) ended later than dead_after + 1 s"
+        fail "docker: drill: hanging sessions" "$(fig inflight_late) hung (see tests/lab/drill_analyze.py)"
     [ "$(fig new_failed)" = 0 ] && pass "docker: drill: all $(fig new_total) sessions opened after the kill succeeded (held while re-keying)" ||
         fail "docker: drill: new sessions failed" "$(fig new_failed) of $(fig new_total): $(fig errors)"
     echo "    drill: $(fig sessions) sessions in all; errors $(fig errors)"
