@@ -124,7 +124,9 @@ fig() { sed -n "s/^$2=//p" "$LAB/$1.fig"; }
 # drill LABEL ACTION NEWNODE: load for 7 s, the action at +2 s; ACTION sets t0
 drill() {
     label=$1 action=$2 new=$3
-    uml_client python3 "$ROOT/tests/lab/sessions.py" 10.99.4.1 7 "$LAB/$label.jsonl" --workers 2 &
+    # --timeout 10: a normal session against dovecot in UML takes up to ~5 s,
+    # and a login caught by the failover starts over after the recovery
+    uml_client python3 "$ROOT/tests/lab/sessions.py" 10.99.4.1 7 "$LAB/$label.jsonl" --workers 2 --timeout 10 &
     load=$!
     sleep 2
     eval "$action"
@@ -141,7 +143,7 @@ drill crash crash_act 02:00:0a:63:03:0c
 crash_r=$(fig crash recovery_ms) crash_v=$(fig crash from_vip_ms)
 [ "$crash_r" -ge 0 ] && [ "$crash_r" -le 2500 ] && pass "crash: node cut off -> first successful session ${crash_r} ms (bound 2500)" ||
     fail "crash recovery" "${crash_r} ms (bound 2500)"
-[ "$(fig crash inflight_late)" = 0 ] && pass "crash: every in-flight session ended within probe_interval + dead_after + 1 s" ||
+[ "$(fig crash inflight_late)" = 0 ] && pass "crash: no in-flight session hung (failed within probe_interval + dead_after + 1 s, or resumed and finished)" ||
     fail "crash: hanging sessions" "$(fig crash inflight_late) late"
 nf=$(fig crash new_failed) nt=$(fig crash new_total)
 [ $((nf * 50)) -le "$nt" ] && pass "crash: $nf of $nt sessions opened during the failover failed (bound 2%)" ||

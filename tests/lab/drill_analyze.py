@@ -5,10 +5,15 @@
 
 Prints key=value figures (or one JSON object):
   recovery_ms       action -> end of the first successful session started after it
-  from_vip_ms       VIP arrival on the new node -> that same moment
+  from_vip_ms       VIP arrival on the new node -> that same moment ("none" when
+                    unknown; slightly negative when the VIP's timestamp, taken by
+                    keepalived's notify script after the address is up, lags)
   inflight          sessions running at the action
-  inflight_late     ... that ended later than dead_after + 1 s after it (hangs)
-  inflight_failed   ... that failed (POP3/IMAP errors are expected here)
+  inflight_late     ... that hung: failed later than dead_after + 1 s after the
+                    action, or succeeded later than the recovery plus the
+                    slowest other successful session plus 1 s (a login caught
+                    by the failover starts over and is held)
+  inflight_failed   ... that failed (POP3/IMAP errors after the login are expected)
   http_inflight_failed  idempotent HTTP GETs in flight that failed (should be 0: retried)
   new_failed        sessions started after the action that failed (should be 0: held)
   new_total         sessions started after the action
@@ -24,12 +29,16 @@ def main():
     ok_after = sorted(r["end"] for r in after if r["ok"])
     first_ok = ok_after[0] if ok_after else None
     inflight = [r for r in recs if r["start"] < action < r["end"]]
+    # a resumed session may take, after the recovery, as long as the slowest
+    # successful session that was not caught by the failover
+    slowest = max((r["end"] - r["start"] for r in recs if r["ok"] and r not in inflight), default=0)
     out = {
         "sessions": len(recs),
         "recovery_ms": first_ok - action if first_ok else -1,
-        "from_vip_ms": first_ok - vip if first_ok and vip > 0 else -1,
+        "from_vip_ms": first_ok - vip if first_ok and vip > 0 else "none",
         "inflight": len(inflight),
-        "inflight_late": sum(1 for r in inflight if r["end"] - action > dead + 1000),
+        "inflight_late": sum(1 for r in inflight if r["end"] - action > (
+            max(dead, first_ok - action if first_ok else 0) + slowest if r["ok"] else dead) + 1000),
         "inflight_failed": sum(1 for r in inflight if not r["ok"]),
         "http_inflight_failed": sum(1 for r in inflight if r["proto"] == "http" and not r["ok"]),
         "new_total": len(after),

@@ -69,9 +69,13 @@ drill crash "ip -n $(lab_ns be1) link set eth0 down" be2
 r=$(fig crash recovery_ms); v=$(fig crash from_vip_ms)
 [ "$r" -ge 0 ] && [ "$r" -le 700 ] && pass "crash: node death -> first successful session ${r} ms (target <= 700)" ||
     fail "crash recovery" "${r} ms (target <= 700)"
-[ "$v" -ge 0 ] && [ "$v" -le 200 ] && pass "crash: VIP arrival -> first successful session ${v} ms (target <= 200)" ||
+# The VIP's time comes from keepalived's notify script, which runs after the
+# address is up (a fork and exec later; tens of ms under load): a session may
+# succeed a little "before" it.
+VIP_LAG=50
+[ "$v" -ge -$VIP_LAG ] && [ "$v" -le 200 ] && pass "crash: VIP arrival -> first successful session ${v} ms (target <= 200)" ||
     fail "crash from VIP" "${v} ms (target <= 200)"
-[ "$(fig crash inflight_late)" = 0 ] && pass "crash: every in-flight session ended within dead_after + 1 s" ||
+[ "$(fig crash inflight_late)" = 0 ] && pass "crash: no in-flight session hung (failed within dead_after + 1 s, or resumed and finished)" ||
     fail "crash: hanging sessions" "$(fig crash inflight_late) late"
 [ "$(fig crash new_failed)" = 0 ] && pass "crash: all $(fig crash new_total) sessions opened during the failover succeeded (held)" ||
     fail "crash: new sessions failed" "$(fig crash new_failed) of $(fig crash new_total): $(fig crash errors)"
@@ -100,7 +104,7 @@ graceful_stop() {
 }
 drill graceful graceful_stop be2
 v=$(fig graceful from_vip_ms)
-[ "$v" -ge 0 ] && [ "$v" -le 100 ] && pass "graceful: VIP arrival -> first successful session ${v} ms (target <= 100)" ||
+[ "$v" -ge -$VIP_LAG ] && [ "$v" -le 100 ] && pass "graceful: VIP arrival -> first successful session ${v} ms (target <= 100)" ||
     fail "graceful from VIP" "${v} ms (target <= 100)"
 grep -q "reason=delete" "$LAB/fe/fe.log" && pass "graceful: the frontend re-keyed on the backend's DELETE" ||
     fail "graceful DELETE" "$(grep tunnel_state "$LAB/fe/fe.log" | tail -n 3)"
