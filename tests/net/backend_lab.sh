@@ -1,12 +1,14 @@
 #!/bin/sh
 # The backend role against real dovecot and nginx, in the namespace lab
-# (tests/lab/lib.sh). Until the proxy's sessions exist, the front-end side
-# is tests/tools/fe_forward: real IKE and ESP, plain TCP in and out. Real
+# (tests/lab/lib.sh). First the front-end side is tests/tools/fe_forward:
+# real IKE and ESP, plain TCP in and out, no protocol handling. Real
 # clients in the client namespace: curl (imap://, pop3://, http://) and
 # python imaplib/poplib. Then the same with the backend running as
 # `nobody` and PROXY protocol v2 (dovecot must log the real client
 # address), and the SIGTERM drill: the front-end must see the DELETE
-# within 50 ms of the signal.
+# within 50 ms of the signal. Finally parts 2 and 3 again with the real
+# front-end (`esproxy run`, proxy_protocol = v2 in its [tunnel]) in place
+# of fe_forward.
 . "$ESPROXY_ROOT/tests/cli/lib.sh"
 LAB=$(mktemp -d)
 P=bl$$
@@ -69,6 +71,15 @@ PY
     [ "$out" = "python ok" ] && pass "$1: python imaplib and poplib sessions" || fail "$1: python clients" "$out"
 }
 
+real_address() {    # label: dovecot and nginx saw the client's address from the PROXY v2 header
+    grep -q "rip=10.99.1.2" "$LAB/be1/dovecot/dovecot.log" &&
+        pass "$1: dovecot logs the real client address (rip=10.99.1.2) from the PROXY v2 header" ||
+        fail "$1: dovecot client address" "$(grep -o 'rip=[0-9.]*' "$LAB/be1/dovecot/dovecot.log" | sort -u | tr '\n' ' ')"
+    grep -q "^127.0.0.1 10.99.1.2 GET /health" "$LAB/be1/web/logs/access.log" &&
+        pass "$1: nginx sees the real client address via proxy_protocol" ||
+        fail "$1: nginx client address" "$(tail -n 2 "$LAB/be1/web/logs/access.log")"
+}
+
 # ---- 1: backend as root, no PROXY protocol ----
 lab_dovecot be1 no
 lab_nginx be1
@@ -123,14 +134,7 @@ start_frontend --proxy-v2 && pass "nobody: IKE SA up" ||
 user=$(ps -o user= -p "$lab_backend_pid_be1" 2>/dev/null | tr -d ' ')
 [ "$user" = nobody ] && pass "backend runs as nobody, no capabilities" || fail "backend user" "runs as '$user'"
 sessions "nobody, PROXY v2"
-if grep -q "rip=10.99.1.2" "$LAB/be1/dovecot/dovecot.log"; then
-    pass "dovecot logs the real client address (rip=10.99.1.2) from the PROXY v2 header"
-else
-    fail "dovecot client address" "$(grep -o 'rip=[0-9.]*' "$LAB/be1/dovecot/dovecot.log" | sort -u | tr '\n' ' ')"
-fi
-grep -q "^127.0.0.1 10.99.1.2 GET /health" "$LAB/be1/web/logs/access.log" &&
-    pass "nginx sees the real client address via proxy_protocol" ||
-    fail "nginx client address" "$(tail -n 2 "$LAB/be1/web/logs/access.log")"
+real_address "nobody, PROXY v2"
 
 # ---- 3: graceful stop: DELETE reaches the front-end within 50 ms ----
 t0=$(now_ms)
@@ -146,4 +150,31 @@ wait "$lab_backend_pid_be1"; rc=$?
 [ "$rc" -eq 0 ] && pass "backend exits 0 after SIGTERM" || fail "backend exit" "rc=$rc"
 grep -q "event=tunnel_shutdown deletes_sent=1" "$LAB/be1/backend.log" && pass "backend sent an authenticated DELETE" ||
     fail "backend DELETE" "$(tail -n 5 "$LAB/be1/backend.log")"
+
+# ---- 4: the same through the real front-end (esproxy run): nobody, PROXY v2, SIGTERM ----
+lab_stop_all
+for f in "$LAB/be1/dovecot/dovecot.log" "$LAB/be1/web/logs/access.log"; do [ -f "$f" ] && mv "$f" "$f.part2"; done
+lab_dovecot be1 yes
+lab_nginx be1 proxy_protocol
+lab_backend_conf be1 v2
+lab_backend be1 nobody
+mkdir -p "$LAB/fe"
+lab_frontend_conf "$LAB/fe/fe.ini"
+sed -i 's/^\[tunnel main\]$/[tunnel main]\nproxy_protocol = v2/' "$LAB/fe/fe.ini"
+lab_frontend_start "$LAB/fe/fe.ini" && pass "real front-end: IKE SA up with the backend running as nobody" ||
+    fail "real front-end: tunnel" "$(tail -n 5 "$LAB/fe/fe.log")"
+sessions "real front-end, nobody, PROXY v2"
+real_address "real front-end, nobody, PROXY v2"
+t0=$(now_ms)
+kill -TERM "$lab_backend_pid_be1"
+i=0; while ! grep -q "event=tunnel name=main event=down" "$LAB/fe/fe.log" && [ $i -lt 100 ]; do sleep 0.01; i=$((i + 1)); done
+t1=$(grep -m 1 "event=tunnel name=main event=down" "$LAB/fe/fe.log" | python3 -c '
+import datetime, sys
+ts = sys.stdin.read().split()[0][3:]
+print(round(datetime.datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc).timestamp() * 1000))' 2>/dev/null)
+if [ -n "$t1" ] && [ $((t1 - t0)) -le 50 ]; then
+    pass "real front-end: SIGTERM -> DELETE -> the front-end reports its SA gone $((t1 - t0)) ms after the signal"
+else
+    fail "real front-end: SIGTERM DELETE" "t0=$t0 down=$t1 $(grep 'event=tunnel' "$LAB/fe/fe.log" | tail -n 3)"
+fi
 finish
