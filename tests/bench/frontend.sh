@@ -47,33 +47,54 @@ js() { python3 -c "import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])"
 cpu_s() { awk '{print ($14 + $15) / 100}' "/proc/$1/stat"; }
 
 # ---- POP3 sessions per second ----
-d=$(ip netns exec "$(lab_ns fe)" python3 "$BC" pop3-rate 10.99.2.11 110 5 16)
-c0=$(cpu_s "$fe_pid")
-e=$(lab_client python3 "$BC" pop3-rate 10.99.1.1 110 5 16)
-c1=$(cpu_s "$fe_pid")
-dr=$(js "$d" rate); er=$(js "$e" rate); en=$(js "$e" sessions)
-ratio=$(python3 -c "print(round($er / $dr, 3))")
-cps=$(python3 -c "print(round(($c1 - $c0) / max($en, 1) * 1e6))")
-h1=$(lab_client python3 "$BC" pop3-rate 10.99.1.1 2110 5 16)
-h2=$(lab_client python3 "$BC" pop3-rate 10.99.1.1 3110 5 16)
-r() { python3 -c "print(round($(js "$1" rate) / $dr, 3))"; }
-echo "POP3 sessions/s: direct $dr, through esproxy $er, ratio $ratio (target >= 0.8); esproxy CPU ${cps} us/session; client CPU $(js "$e" client_cpu_s) s"
-echo "POP3 sessions/s references: HAProxy one hop $(js "$h1" rate) (ratio $(r "$h1")), two hops $(js "$h2" rate) (ratio $(r "$h2"))"
-[ "$(js "$e" errors)" = 0 ] && pass "POP3 benchmark ran without errors ($en sessions)" || fail "POP3 benchmark" "$e"
-[ "$(js "$h1" errors)" = 0 ] && [ "$(js "$h2" errors)" = 0 ] && pass "POP3 references (HAProxy) ran without errors" ||
-    fail "POP3 references" "$h1 $h2"
+# Three rounds of the four paths (5 s each, rotating order); the ratio of
+# each round's path to that round's direct figure, median over rounds.
+: >"$LAB/pop3.jsonl"
+cpu=0 esess=0
+for r in 1 2 3; do
+    for k in $(echo "d e h1 h2 d e" | cut -d' ' -f$r-$((r + 3))); do
+        case $k in
+            d) j=$(ip netns exec "$(lab_ns fe)" python3 "$BC" pop3-rate 10.99.2.11 110 5 16) ;;
+            e) c0=$(cpu_s "$fe_pid")
+               j=$(lab_client python3 "$BC" pop3-rate 10.99.1.1 110 5 16)
+               cpu=$(python3 -c "print($cpu + $(cpu_s "$fe_pid") - $c0)")
+               n=$(js "$j" sessions 2>/dev/null); esess=$((esess + ${n:-0})) ;;
+            h1) j=$(lab_client python3 "$BC" pop3-rate 10.99.1.1 2110 5 16) ;;
+            h2) j=$(lab_client python3 "$BC" pop3-rate 10.99.1.1 3110 5 16) ;;
+        esac
+        echo "{\"round\": $r, \"path\": \"$k\", \"m\": ${j:-null}}" >>"$LAB/pop3.jsonl"
+    done
+done
+pop3=$(python3 "$BC" summary pop3 "$LAB/pop3.jsonl")
+if [ -n "$pop3" ]; then
+    echo "$pop3" | head -n 1
+    echo "    esproxy CPU $(python3 -c "print(round($cpu / max($esess, 1) * 1e6))") us/session over $esess sessions"
+    [ "$(echo "$pop3" | tail -n 1)" = 0 ] && pass "POP3 benchmark and references ran without errors" ||
+        fail "POP3 benchmark" "$(grep -v '"errors": 0' "$LAB/pop3.jsonl")"
+else
+    fail "POP3 benchmark" "$(cat "$LAB/pop3.jsonl")"
+fi
 
 # ---- IMAP NOOP latency ----
-d=$(ip netns exec "$(lab_ns fe)" python3 "$BC" imap-noop 10.99.2.11 143 3000)
-e=$(lab_client python3 "$BC" imap-noop 10.99.1.1 143 3000)
-added=$(python3 -c "print(round($(js "$e" p99_us) - $(js "$d" p99_us)))")
-h1=$(lab_client python3 "$BC" imap-noop 10.99.1.1 2143 3000)
-h2=$(lab_client python3 "$BC" imap-noop 10.99.1.1 3143 3000)
-a() { python3 -c "print(round($(js "$1" p99_us) - $(js "$d" p99_us)))"; }
-echo "IMAP NOOP p99: direct $(js "$d" p99_us) us, through esproxy $(js "$e" p99_us) us: added ${added} us (target <= 150); p50 $(js "$d" p50_us) -> $(js "$e" p50_us) us"
-echo "IMAP NOOP p99 added, references: HAProxy one hop $(a "$h1") us (p50 $(js "$h1" p50_us)), two hops $(a "$h2") us (p50 $(js "$h2" p50_us))"
-[ -n "$added" ] && [ -n "$(a "$h1")" ] && [ -n "$(a "$h2")" ] && pass "IMAP NOOP latency measured, with references" ||
-    fail "IMAP NOOP latency" "$e $h1 $h2"
+# Five rounds, each measuring the four paths back to back in a rotating
+# order; per round added p99 = path p99 - direct p99, and the median over
+# rounds is reported (one noisy moment on this shared machine moves a
+# single p99 by hundreds of us).
+: >"$LAB/noop.jsonl"
+for r in 1 2 3 4 5; do
+    for k in $(echo "d e h1 h2 d e h1 h2" | cut -d' ' -f$r-$((r + 3))); do
+        case $k in
+            d) j=$(ip netns exec "$(lab_ns fe)" python3 "$BC" imap-noop 10.99.2.11 143 1000) ;;
+            e) j=$(lab_client python3 "$BC" imap-noop 10.99.1.1 143 1000) ;;
+            h1) j=$(lab_client python3 "$BC" imap-noop 10.99.1.1 2143 1000) ;;
+            h2) j=$(lab_client python3 "$BC" imap-noop 10.99.1.1 3143 1000) ;;
+        esac
+        echo "{\"round\": $r, \"path\": \"$k\", \"m\": ${j:-null}}" >>"$LAB/noop.jsonl"
+    done
+done
+noop=$(python3 "$BC" summary noop "$LAB/noop.jsonl")
+[ -n "$noop" ] && echo "$noop" && pass "IMAP NOOP latency measured, with references" ||
+    fail "IMAP NOOP latency" "$(cat "$LAB/noop.jsonl")"
 
 # ---- HTTP single-stream download ----
 d=$(ip netns exec "$(lab_ns fe)" curl -s -o /dev/null -w '%{speed_download}' http://10.99.2.11:8080/64m.bin)

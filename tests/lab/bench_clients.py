@@ -4,6 +4,7 @@
     bench_clients.py pop3-rate HOST PORT SECONDS PROCS      -> sessions/s and client CPU s
     bench_clients.py imap-noop HOST PORT COUNT              -> NOOP round trip p50/p99 in us
     bench_clients.py imap-idle HOST PORT COUNT HOLD_FILE    -> log COUNT sessions in, idle until HOLD_FILE goes
+    bench_clients.py summary pop3|noop FILE                -> medians over frontend.sh's rounds
 
 Each prints one JSON object. pop3-rate runs PROCS processes (not threads:
 no GIL between clients), each looping connect, USER/PASS, STAT, RETR 1,
@@ -15,6 +16,7 @@ import os
 import poplib
 import resource
 import imaplib
+import statistics
 import sys
 import time
 
@@ -87,7 +89,42 @@ def imap_idle(host, port, count, hold_file):
             pass
 
 
+def rounds(path):
+    """{round: {path: measurement}} from frontend.sh's JSON lines; None if one run failed."""
+    rows = [json.loads(l) for l in open(path)]
+    if any(r["m"] is None for r in rows):
+        return None
+    by = {}
+    for r in rows:
+        by.setdefault(r["round"], {})[r["path"]] = r["m"]
+    return by
+
+
+def summary(kind, path):
+    """Median over rounds of each path against that round's direct run ("d")."""
+    by = rounds(path)
+    if by is None:
+        sys.exit(1)
+    med = statistics.median
+    if kind == "pop3":
+        ratio = {p: round(med(v[p]["rate"] / v["d"]["rate"] for v in by.values()), 3) for p in ("e", "h1", "h2")}
+        rate = {p: round(med(v[p]["rate"] for v in by.values()), 1) for p in ("d", "e")}
+        print("POP3 sessions/s (median of %d rounds): direct %s, through esproxy %s, ratio %s (target >= 0.8); "
+              "references: HAProxy one hop ratio %s, two hops %s"
+              % (len(by), rate["d"], rate["e"], ratio["e"], ratio["h1"], ratio["h2"]))
+        print(sum(m["errors"] for v in by.values() for m in v.values()))
+    else:
+        added = {p: round(med(v[p]["p99_us"] - v["d"]["p99_us"] for v in by.values())) for p in ("e", "h1", "h2")}
+        p50 = {p: round(med(v[p]["p50_us"] for v in by.values())) for p in ("d", "e", "h1", "h2")}
+        print("IMAP NOOP p99 added (median of %d rounds): esproxy %d us (target <= 150); references: HAProxy one "
+              "hop %d us, two hops %d us; p50 direct %d, esproxy %d, HAProxy one hop %d, two hops %d us"
+              % (len(by), added["e"], added["h1"], added["h2"], p50["d"], p50["e"], p50["h1"], p50["h2"]))
+
+
 def main():
+    if sys.argv[1] == "summary":
+        summary(sys.argv[2], sys.argv[3])
+        return
     mode, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
     if mode == "pop3-rate":
         pop3_rate(host, port, float(sys.argv[4]), int(sys.argv[5]))
