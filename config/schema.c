@@ -48,7 +48,7 @@ const struct schema_key schema_keys[] = {
     { SECT_ESPROXY, "login_timeout_s", TYPE_UINT, C(login_timeout_s), 0, 1, 3600, NULL, "30", false,
       ROLE_FRONTEND_BIT, NULL, "From the client's credentials to the back-end's answer." },
     { SECT_ESPROXY, "hold_ms", TYPE_UINT, C(hold_ms), 0, 0, 600000, NULL, "5000", false, ROLE_FRONTEND_BIT, NULL,
-      "How long a new session waits for a tunnel that is re-keying before it fails." },
+      "How long a new session, or a login whose tunnel was lost, waits for a re-keying tunnel before it fails." },
     { SECT_ESPROXY, "hold_max", TYPE_UINT, C(hold_max), 0, 0, 1000000, NULL, "2000", false, ROLE_FRONTEND_BIT,
       NULL, "Sessions held at most while tunnels re-key; more fail at once." },
     { SECT_ESPROXY, "keylog", TYPE_PATH, C(keylog), SZ(struct config, keylog), 0, 0, NULL, "", false, ROLE_BOTH,
