@@ -173,3 +173,11 @@ distclean:
 	rm -rf $(BUILD)
 
 -include $(shell find $(BUILD)/rel/obj $(BUILD)/asan/obj -name '*.d' 2>/dev/null)
+
+# The version is a -D flag, which make does not track: the files that print
+# it depend on a stamp rewritten only when `git describe` changes.
+VERSION_STAMP := $(BUILD)/version.stamp
+ifeq ($(filter clean distclean,$(MAKECMDGOALS)),)
+$(shell mkdir -p $(BUILD) && (echo '$(VERSION)' | cmp -s - $(VERSION_STAMP) || echo '$(VERSION)' >$(VERSION_STAMP)))
+endif
+$(foreach v,rel asan,$(call objs,$(v),proxy/main.c proxy/runtime.c proxy/status.c)): $(VERSION_STAMP)
