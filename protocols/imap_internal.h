@@ -73,9 +73,9 @@ struct imap_session {
 void imap__reply(struct proto_out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void imap__scrub_free(void *p, size_t len);
 void imap__cmd_reset(struct imap_cmd *c);
-/* scrubs the password and the LOGIN command, forgets captured capabilities */
 /* Drop the upstream LOGIN command and captured capabilities (not the password). */
 void imap__up_forget(struct imap_session *s);
+/* scrubs the password and the LOGIN command, forgets captured capabilities */
 void imap__login_scrub(struct imap_session *s);
 /* PA_CLOSE; the session reads nothing more */
 void imap__close(struct imap_session *s, struct proto_out *out);

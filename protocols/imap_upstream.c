@@ -124,10 +124,16 @@ static void imap_up_send_piece(struct imap_session *s, struct proto_out *out)
     proto_out_add(out, PA_UPSTREAM, s->up_cmd + from, to - from);
     if (++s->up_next == s->up_pieces) {
         /* the password itself stays until the tagged reply (imap__login_scrub):
-         * a login that loses its tunnel starts over once */
+         * a login that loses its tunnel starts over once; after that once
+         * nothing needs it any more */
         imap__scrub_free(s->up_cmd, s->up_cmd_len);
         s->up_cmd = NULL;
         s->up_cmd_len = 0;
+        if (s->login_retried) {
+            imap__scrub_free(s->pass, s->pass_len);
+            s->pass = NULL;
+            s->pass_len = 0;
+        }
     }
 }
 

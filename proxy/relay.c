@@ -225,8 +225,10 @@ static size_t relay_stream_data(struct stream *s, const struct iovec *iov, size_
     }
     w = malloc(sizeof(*w) + total - skip);
     if (w == NULL) {
-        r->stream_paused = true;
-        return 0;
+        /* part may be written already and nothing would resume a pause
+         * with no write pending: give up on this connection */
+        relay_fail(r, "no_memory", true);
+        return total;
     }
     for (size_t i = 0; i < n; i++) {
         size_t from = skip > iov[i].iov_len ? iov[i].iov_len : skip;

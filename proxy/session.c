@@ -367,6 +367,9 @@ static void session_connect(struct session *ss, const char *user)
     }
     ss->held = true;
     counts[ss->proto].held++;
+    /* hold_ms bounds the wait now; session_open_upstream sets the login
+     * deadline again (a login starting over must not inherit the old one) */
+    ss->login_deadline = 0;
     ss->hold_deadline = session_now(ss) + frontend_config(ss->fe)->hold_ms;
     session_arm_timer(ss);
 }
@@ -421,8 +424,10 @@ static void session_splice(struct session *ss)
 static void session_close(struct session *ss)
 {
     ss->closing = true;
-    if (ss->held)
+    if (ss->held) {
         frontend_unhold(ss->fe, ss);
+        counts[ss->proto].held--;
+    }
     ss->held = false;
     session_upstream_drop(ss);
     if (ss->c != NULL)
