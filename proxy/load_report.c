@@ -6,12 +6,13 @@
  * external fonts or files).
  *
  * The outage window is measured from the data alone: among the gaps
- * between two consecutive successful session ends that open no later than
- * 1 s after the action command ended and are closed by a session that
- * started after the action (the outage ends when a new session gets
- * through; sessions begun before it may still finish on the old node, or
- * late after a stall of the load itself), the first one at least half as
- * long as the longest (both edges are real session ends; an action takes
+ * between two consecutive successful session ends that close after the
+ * action, open no later than 1 s after the action command ended, and
+ * during which the load kept starting sessions (a stall of the load
+ * itself starts none, and its old sessions all end at once after it;
+ * during an outage new sessions are started and held, and sessions caught
+ * by it may be resumed and end it), the first one at least half as long
+ * as the longest (both edges are real session ends; an action takes
  * effect some time after it starts, so the window may open after it).
  * Time to first success: from the action to the end of that window.
  */
@@ -89,50 +90,63 @@ static int fill_buckets(struct drill_result *r, const struct load_rec *recs, siz
     return 0;
 }
 
-struct ok_end {
-    double end_ms;
-    bool fresh;                 /* started after the action */
-};
-
-static int cmp_ok_end(const void *a, const void *b)
+/* Did a session start strictly inside (a, b)? starts[0..n) is sorted. */
+static bool started_within(const double *starts, size_t n, double a, double b)
 {
-    return cmp_double(&((const struct ok_end *)a)->end_ms, &((const struct ok_end *)b)->end_ms);
+    size_t lo = 0, hi = n;
+
+    while (lo < hi) {       /* first start > a */
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (starts[mid] <= a)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < n && starts[lo] < b;
 }
 
 static void find_outage(struct drill_result *r, const struct load_rec *recs, size_t n)
 {
-    struct ok_end *ends = malloc((n ? n : 1) * sizeof(*ends));
+    double *ends = malloc((n ? n : 1) * sizeof(*ends)), *starts = malloc((n ? n : 1) * sizeof(*starts));
     double best = -1, last_before = -1;
     double open_by = (r->action_done_ms > r->action_ms ? r->action_done_ms : r->action_ms) + OUTAGE_OPENS_MS;
     size_t m = 0;
 
     r->outage_start_ms = r->outage_end_ms = r->first_success_ms = -1;
-    if (ends == NULL)
+    if (ends == NULL || starts == NULL) {
+        free(ends), free(starts);
         return;
-    for (size_t i = 0; i < n; i++)
+    }
+    for (size_t i = 0; i < n; i++) {
+        starts[i] = recs[i].start_ms;
         if (recs[i].err == LERR_NONE)
-            ends[m++] = (struct ok_end){ recs[i].end_ms, recs[i].start_ms >= r->action_ms };
-    qsort(ends, m, sizeof(*ends), cmp_ok_end);
+            ends[m++] = recs[i].end_ms;
+    }
+    qsort(ends, m, sizeof(*ends), cmp_double);
+    qsort(starts, n, sizeof(*starts), cmp_double);
+#define OUTAGE_GAP_OK(i) (ends[(i) - 1] <= open_by && started_within(starts, n, ends[(i) - 1], ends[i]))
     for (size_t i = 0; i < m; i++) {
-        if (ends[i].end_ms <= r->action_ms)
-            last_before = ends[i].end_ms;
-        else if (i > 0 && ends[i].fresh && ends[i - 1].end_ms <= open_by && ends[i].end_ms - ends[i - 1].end_ms > best)
-            best = ends[i].end_ms - ends[i - 1].end_ms;
+        if (ends[i] <= r->action_ms)
+            last_before = ends[i];
+        else if (i > 0 && ends[i] - ends[i - 1] > best && OUTAGE_GAP_OK(i))
+            best = ends[i] - ends[i - 1];
     }
     /* the first gap after the action at least half the longest: a short
      * outage is not displaced by a later stall of similar size */
     for (size_t i = 1; i < m && best > 0; i++) {
-        if (ends[i].fresh && ends[i - 1].end_ms <= open_by && ends[i].end_ms - ends[i - 1].end_ms >= best / 2) {
-            r->outage_start_ms = ends[i - 1].end_ms;
-            r->outage_end_ms = ends[i].end_ms;
+        if (ends[i] > r->action_ms && ends[i] - ends[i - 1] >= best / 2 && OUTAGE_GAP_OK(i)) {
+            r->outage_start_ms = ends[i - 1];
+            r->outage_end_ms = ends[i];
             break;
         }
     }
+#undef OUTAGE_GAP_OK
     if (r->outage_end_ms < 0)           /* no success after the action: open window */
         r->outage_start_ms = last_before >= 0 ? last_before : r->action_ms;
     else
         r->first_success_ms = r->outage_end_ms - r->action_ms;
-    free(ends);
+    free(ends), free(starts);
 }
 
 static void phase_p99(struct drill_result *r, const struct load_rec *recs, size_t n)

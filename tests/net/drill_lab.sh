@@ -28,9 +28,9 @@ for d in crash graceful; do
     act=$(fig $d action_epoch_ms)
     # the looper's own outage: the first gap between its successful session
     # ends after the action at least half the longest (another client,
-    # other sessions; the drill also requires the session closing the gap
-    # to have begun after the action, which keeps a stall of the load
-    # itself just before the action out of its window)
+    # other sessions; the drill also requires that its load kept starting
+    # sessions during the gap, which keeps a stall of the load itself
+    # around the action out of its window)
     set -- $(python3 -c '
 import json, sys
 act = int(sys.argv[2])
@@ -42,8 +42,9 @@ print(*next(((a, b) for a, b in gaps if b - a >= longest / 2), (-1, -1)))' "$OUT
     echo "    $d: drill window $start..$end (${om} ms); looper window $ls_..$le ($((le - ls_)) ms); action at $act"
     ds=$((start - ls_)); de=$((end - le))
     # both edges of the drill's window within 100 ms of the independent
-    # looper's: it closes when a session begun after the action gets
-    # through, and opens at the last success before the outage
+    # looper's: it closes when a session gets through again (a new one, or
+    # one caught by the failover and resumed), and opens at the last
+    # success before the outage
     if [ "$le" -gt 0 ] && [ "${de#-}" -le 100 ] && [ "${ds#-}" -le 100 ]; then
         pass "$d: the outage window agrees with the independent looper's within 100 ms (end ${de} ms, opening ${ds} ms)"
     else

@@ -197,6 +197,36 @@ static void test_drill_outage_ends_with_a_session_begun_after_the_action(void **
     drill_result_free(&r);
 }
 
+/* Sessions caught by the failover are resumed: they began before the
+ * action and are the first to succeed after it, just before the held new
+ * sessions. The outage still ends with the first success after the gap,
+ * because the load kept starting sessions during it (unlike a stall). */
+static void test_drill_outage_closed_by_resumed_sessions(void **state)
+{
+    struct load_rec recs[700];
+    size_t n = 0;
+    struct drill_result r;
+
+    (void)state;
+    for (int t = 10; t <= 5000; t += 10) {
+        struct load_rec x = { .start_ms = t - 2, .end_ms = t, .proto = LOAD_IMAP, .err = LERR_NONE };
+
+        if (t > 2000 && t <= 2330) {    /* held, released after the resumed ones */
+            x.start_ms = t;
+            x.end_ms = 2340 + t / 100;
+        }
+        recs[n++] = x;
+    }
+    for (int i = 0; i < 5; i++)         /* in flight at the action, resumed */
+        recs[n++] = (struct load_rec){ .start_ms = 1990, .end_ms = 2300 + i, .proto = LOAD_POP3, .err = LERR_NONE };
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(drill_analyze(&r, recs, n, 2000, 100), 0);
+    assert_true(r.outage_start_ms == 2000);
+    assert_true(r.outage_end_ms == 2300);
+    assert_true(r.first_success_ms == 300);
+    drill_result_free(&r);
+}
+
 static void test_drill_without_recovery_has_open_outage(void **state)
 {
     struct load_rec recs[300];
@@ -259,6 +289,7 @@ int main(void)
         cmocka_unit_test(test_drill_buckets_count_by_session_end),
         cmocka_unit_test(test_drill_outage_is_the_gap_between_successes),
         cmocka_unit_test(test_drill_outage_ends_with_a_session_begun_after_the_action),
+        cmocka_unit_test(test_drill_outage_closed_by_resumed_sessions),
         cmocka_unit_test(test_drill_without_recovery_has_open_outage),
         cmocka_unit_test(test_html_report_is_self_contained_with_every_series),
     };
