@@ -74,26 +74,8 @@ echo "node=$NODE_NAME event=vrrp state=\$3 t_ms=\$t"
 exit 0
 EOF
 chmod 755 "$R/vip-notify.sh"
-cat >"$R/keepalived.conf" <<EOF
-global_defs {
-  router_id $NODE_NAME
-  vrrp_version 3
-  vrrp_garp_master_delay 0
-  vrrp_garp_master_repeat 3
-  vrrp_startup_delay $VRRP_STARTUP_DELAY
-  script_user root
-  enable_script_security
-}
-vrrp_instance VI_DRILL {
-  state $VRRP_STATE
-  interface $VRRP_IFACE
-  virtual_router_id 51
-  priority $VRRP_PRIORITY
-  advert_int $VRRP_ADVERT
-  virtual_ipaddress { $VIP/24 dev $VRRP_IFACE }
-  notify $R/vip-notify.sh
-}
-EOF
+conf_keepalived "$NODE_NAME" "$VRRP_STATE" "$VRRP_PRIORITY" "$VRRP_ADVERT" 51 "$VIP/24" "$VRRP_IFACE" \
+    "$R/vip-notify.sh" "vrrp_startup_delay $VRRP_STARTUP_DELAY" >"$R/keepalived.conf"
 
 pids=()
 dovecot -F -c "$R/dovecot.conf" &

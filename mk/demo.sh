@@ -39,10 +39,7 @@ chmod 755 "$LAB"
 lab_net || exit 1
 lab_vip_add be1
 lab_mail 1500
-lab_dovecot be1 no
-lab_nginx be1
-lab_backend_conf be1 none
-lab_backend be1
+lab_node_start be1
 mkdir -p "$LAB/fe"
 lab_frontend_conf "$LAB/fe/fe.ini"
 if ! lab_frontend_start "$LAB/fe/fe.ini"; then

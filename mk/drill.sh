@@ -26,12 +26,7 @@ chmod 755 "$LAB"
 [ "$(id -u)" = 0 ] || { echo "drill: needs root (network namespaces)" >&2; exit 1; }
 lab_net || { echo "drill: cannot create the lab namespaces" >&2; exit 1; }
 lab_mail 2000
-for n in be1 be2; do
-    lab_dovecot "$n" no
-    lab_nginx "$n"
-    lab_backend_conf "$n" none
-    lab_backend "$n"
-done
+for n in be1 be2; do lab_node_start "$n"; done
 lab_keepalived be1 150 MASTER
 lab_keepalived be2 100 BACKUP
 lab_wait_vip be1 5000 || { echo "drill: keepalived did not bring the VIP up on be1" >&2; exit 1; }

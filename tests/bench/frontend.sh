@@ -30,10 +30,8 @@ lab_vip_add be1
 lab_mail 100000
 mkdir -p "$LAB/web/html"
 head -c 67108864 /dev/zero >"$LAB/web/html/64m.bin"
-LAB_DOVECOT_LISTEN="127.0.0.1, 10.99.2.11" lab_dovecot be1 no
-LAB_NGINX_EXTRA_LISTEN="10.99.2.11:8080" lab_nginx be1
-lab_backend_conf be1 none
-lab_backend be1
+# dovecot and nginx also on the node's own address, for direct access
+LAB_DOVECOT_LISTEN="127.0.0.1, 10.99.2.11" LAB_NGINX_EXTRA_LISTEN="10.99.2.11:8080" lab_node_start be1
 mkdir -p "$LAB/fe"
 lab_frontend_conf "$LAB/fe/fe.ini"
 sed -i 's/^role = frontend$/role = frontend\nmax_per_client = 5000/' "$LAB/fe/fe.ini"   # every client comes from one address here

@@ -153,31 +153,9 @@ http {
            location /health { return 200 "ok $n\n"; } }
 }
 EOF
-    cat >"$d/notify.sh" <<EOF
-#!/bin/sh
-# keepalived calls: notify.sh GROUP|INSTANCE NAME STATE PRIORITY
-echo "\$3 \$(date +%s%3N)" >>/lab/$n/transitions
-EOF
+    conf_vip_notify "/lab/$n/transitions" >"$d/notify.sh"
     chmod 755 "$d/notify.sh"
-    cat >"$d/keepalived.conf" <<EOF
-global_defs {
-  router_id $n
-  vrrp_version 3
-  vrrp_garp_master_delay 0
-  vrrp_garp_master_repeat 3
-  script_user root
-  enable_script_security
-}
-vrrp_instance VI_UML {
-  state $st
-  interface eth0
-  virtual_router_id 53
-  priority $prio
-  advert_int 0.1
-  virtual_ipaddress { $UML_VIP/24 dev eth0 }
-  notify /lab/$n/notify.sh
-}
-EOF
+    conf_keepalived "$n" "$st" "$prio" 0.1 53 "$UML_VIP/24" eth0 "/lab/$n/notify.sh" >"$d/keepalived.conf"
     printf '%s %s %s\n' "$n" "$ip" "$3" >"$d/node"
 }
 

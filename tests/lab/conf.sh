@@ -1,5 +1,6 @@
-# Configuration files shared by the namespace lab (tests/lab/lib.sh) and the
-# user-mode-linux lab (tests/interop/uml_lab.sh); each prints to stdout.
+# Configuration files shared by the namespace lab (tests/lab/lib.sh), the
+# user-mode-linux lab (tests/interop/uml_lab.sh) and the compose drill's
+# nodes (docker/node-entrypoint.sh); each prints to stdout.
 
 conf_dovecot() {    # base_dir state_dir log listen users_file home haproxy(yes|no)
     cat <<EOF
@@ -76,5 +77,38 @@ protocol = pop3
 [listen http]
 address = $5:80
 protocol = http
+EOF
+}
+
+# keepalived (VRRPv3, fractional advert_int) holding the VIP; the notify
+# script gets GROUP|INSTANCE NAME STATE PRIORITY.
+conf_keepalived() { # router_id state priority advert_int vrid vip/len iface notify [global_defs line]
+    cat <<EOF
+global_defs {
+  router_id $1
+  vrrp_version 3
+  vrrp_garp_master_delay 0
+  vrrp_garp_master_repeat 3
+  ${9:-}
+  script_user root
+  enable_script_security
+}
+vrrp_instance VI_VIP {
+  state $2
+  interface $7
+  virtual_router_id $5
+  priority $3
+  advert_int $4
+  virtual_ipaddress { $6 dev $7 }
+  notify $8
+}
+EOF
+}
+
+conf_vip_notify() { # transitions_file: a notify script appending "STATE epoch_ms" lines
+    cat <<EOF
+#!/bin/sh
+# keepalived calls: notify.sh GROUP|INSTANCE NAME STATE PRIORITY
+echo "\$3 \$(date +%s%3N)" >>"$1"
 EOF
 }

@@ -195,6 +195,13 @@ lab_frontend_tls_listeners() {  # appended to a frontend config: implicit TLS li
     done
 }
 
+lab_node_start() {  # node: dovecot, nginx and the backend role (no PROXY protocol) on it
+    lab_dovecot "$1" no
+    lab_nginx "$1"
+    lab_backend_conf "$1" none
+    lab_backend "$1"
+}
+
 lab_frontend_conf() {   # file
     CONF_LOG_LEVEL=${LAB_LOG_LEVEL:-info} CONF_PROBE_MS=${LAB_PROBE_MS:-1000} CONF_DEAD_MS=${LAB_DEAD_MS:-300} \
         CONF_RETRANSMIT_MS=${LAB_RETRANSMIT_MS:-100} CONF_RETRANSMIT_TRIES=${LAB_RETRANSMIT_TRIES:-8} \
@@ -238,31 +245,9 @@ lab_keepalived() {  # node priority state
     n=$1 prio=$2 st=$3
     k="$LAB/$n/ka"
     mkdir -p "$k"
-    cat >"$k/notify.sh" <<EOS
-#!/bin/sh
-# keepalived calls: notify.sh GROUP|INSTANCE NAME STATE PRIORITY
-echo "\$3 \$(date +%s%3N)" >>"$k/transitions"
-EOS
+    conf_vip_notify "$k/transitions" >"$k/notify.sh"
     chmod 755 "$k/notify.sh"
-    cat >"$k/keepalived.conf" <<EOS
-global_defs {
-  router_id $n
-  vrrp_version 3
-  vrrp_garp_master_delay 0
-  vrrp_garp_master_repeat 3
-  script_user root
-  enable_script_security
-}
-vrrp_instance VI_LAB {
-  state $st
-  interface eth0
-  virtual_router_id 51
-  priority $prio
-  advert_int ${LAB_ADVERT:-0.1}
-  virtual_ipaddress { $LAB_VIP/24 dev eth0 }
-  notify $k/notify.sh
-}
-EOS
+    conf_keepalived "$n" "$st" "$prio" "${LAB_ADVERT:-0.1}" 51 "$LAB_VIP/24" eth0 "$k/notify.sh" >"$k/keepalived.conf"
     ip netns exec "$(lab_ns "$n")" keepalived -n -l -D -f "$k/keepalived.conf" -p "$k/ka.pid" -r "$k/vrrp.pid" \
         >"$k/keepalived.log" 2>&1 &
     lab_track $!

@@ -81,10 +81,7 @@ real_address() {    # label: dovecot and nginx saw the client's address from the
 }
 
 # ---- 1: backend as root, no PROXY protocol ----
-lab_dovecot be1 no
-lab_nginx be1
-lab_backend_conf be1 none
-lab_backend be1
+lab_node_start be1
 start_frontend && pass "IKE SA up between fe_forward and the backend role" || fail "tunnel" "$(cat "$LAB/fe.err")"
 sessions "root, no PROXY"
 

@@ -16,12 +16,7 @@ DEAD=300
 
 lab_net || { fail "lab network" "cannot create namespaces"; finish; }
 lab_mail 2000
-for n in be1 be2; do
-    lab_dovecot "$n" no
-    lab_nginx "$n"
-    lab_backend_conf "$n" none
-    lab_backend "$n"
-done
+for n in be1 be2; do lab_node_start "$n"; done
 lab_keepalived be1 150 MASTER
 lab_keepalived be2 100 BACKUP
 lab_wait_vip be1 5000 && pass "keepalived: VIP on be1" || { fail "keepalived" "$(cat "$LAB/be1/ka/keepalived.log")"; finish; }

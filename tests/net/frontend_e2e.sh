@@ -23,10 +23,7 @@ big="$LAB/mail/shared/$LAB_USER/Maildir/cur/1700000001.M2P1.lab:2,S"
 chown 65534:65534 "$big"
 mkdir -p "$LAB/web/html"
 head -c 8000000 /dev/urandom >"$LAB/web/html/big.bin"
-lab_dovecot be1 no
-lab_nginx be1
-lab_backend_conf be1 none
-lab_backend be1
+lab_node_start be1
 
 mkdir -p "$LAB/fe"
 lab_frontend_conf "$LAB/fe/fe.ini"

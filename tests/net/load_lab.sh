@@ -22,10 +22,8 @@ lab_vip_add be1
 lab_mail 3000
 for u in u1 u2 u3; do printf '%s:{PLAIN}pw-%s\n' "$u" "$u" >>"$LAB/mail/users"; done
 printf '# lab users\nu1:pw-u1\nu2:pw-u2\nu3:pw-u3\n' >"$LAB/creds"
-LAB_DOVECOT_LISTEN="127.0.0.1, 10.99.2.11" lab_dovecot be1 no
-LAB_NGINX_EXTRA_LISTEN="10.99.2.11:8080" lab_nginx be1
-lab_backend_conf be1 none
-lab_backend be1
+# dovecot and nginx also on the node's own address, for direct access
+LAB_DOVECOT_LISTEN="127.0.0.1, 10.99.2.11" LAB_NGINX_EXTRA_LISTEN="10.99.2.11:8080" lab_node_start be1
 i=0; while ! ip netns exec "$(lab_ns be1)" ss -ltn | grep -q 10.99.2.11:8080 && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
 mkdir -p "$LAB/fe"
 lab_pki || { fail "test PKI" "$(tail -n 3 "$LAB/pki.log")"; finish; }
