@@ -320,17 +320,22 @@ ike_proposals = aes128gcm16-prfsha256-x25519
 esp_proposals = aes128gcm16" >"$1"
 }
 
+uml_fe_ups() {  # how many times the frontend's log says the tunnel came up (0 before the log exists)
+    n=$(grep -cs "event=tunnel name=main event=up" "$LAB/fe/fe.log")
+    echo "${n:-0}"
+}
+
 uml_frontend_start() {  # conf: esproxy run (frontend) in fe; waits for the tunnel; sets uml_frontend_pid
     # the log is appended across restarts: wait for one more "up" than before
-    ups=$(grep -cs "event=tunnel name=main event=up" "$LAB/fe/fe.log")
+    ups=$(uml_fe_ups)
     ip netns exec "$(uml_ns fe)" "$ESPROXY_BIN" run -c "$1" >>"$LAB/fe/fe.log" 2>&1 &
     uml_frontend_pid=$!
     uml_track $uml_frontend_pid
     i=0
-    while [ "$(grep -cs "event=tunnel name=main event=up" "$LAB/fe/fe.log")" -le "${ups:-0}" ] && [ $i -lt 200 ]; do
+    while [ "$(uml_fe_ups)" -le "$ups" ] && [ $i -lt 200 ]; do
         sleep 0.05; i=$((i + 1))
     done
-    [ "$(grep -cs "event=tunnel name=main event=up" "$LAB/fe/fe.log")" -gt "${ups:-0}" ]
+    [ "$(uml_fe_ups)" -gt "$ups" ]
 }
 
 uml_client() { ip netns exec "$(uml_ns client)" "$@"; }
