@@ -167,10 +167,21 @@ static void nsl_on_err(void *arg, err_t err)
                           err == ERR_CLSD ? NSL_CONN_CLOSED : NSL_CONN_ABORTED);
 }
 
+/* lwIP 2.1 starts every pcb with a 3 s RTO (RFC 1122). RFC 6298 2.1 says
+ * 1 s, and a SYN lost in the tunnel (a packet dropped while the VIP moves)
+ * should cost one second, not three. lwIP does not back off in SYN_SENT, so
+ * an unanswered connect retries every second, TCP_SYNMAXRTX times; the
+ * proxy's connect timeout ends it sooner. */
+#define NSL_SYN_RTO_MS  1000
+#define NSL_DATA_RTO_MS 3000
+
 static err_t nsl_on_connected(void *arg, struct tcp_pcb *pcb, err_t err)
 {
-    (void)pcb;
     (void)err;
+    /* RFC 6298 5.7: if the SYN was retransmitted, data starts with 3 s.
+     * lwIP leaves nrtx as it was when the SYN-ACK acknowledged our SYN. */
+    if (pcb->nrtx > 0)
+        pcb->rto = NSL_DATA_RTO_MS / TCP_SLOW_INTERVAL;
     if (arg != NULL)
         stream__on_connected(arg);
     return ERR_OK;
@@ -225,6 +236,9 @@ int nsl_tcp_connect(uint32_t dst, uint16_t port, void *arg, void **pcb_r)
     if (pcb == NULL)
         return NSL_E_MEM;
     nsl_attach(pcb, arg);
+    /* rto counts slow ticks from the send, and the first tick comes at a
+     * random phase: one tick more keeps the wait at or above 1 s. */
+    pcb->rto = NSL_SYN_RTO_MS / TCP_SLOW_INTERVAL + 1;
     ip_addr_set_ip4_u32(&ip, dst);
     e = tcp_connect(pcb, &ip, port, nsl_on_connected);
     if (e != ERR_OK) {

@@ -53,7 +53,8 @@ struct capture {
     uv_udp_t udp;
     struct sockaddr_in addr;
     struct esp_sadb db;
-    int pkts, syns;
+    int pkts, syns, second_syn;
+    uint64_t first_syn_ms, second_syn_ms;
     uint32_t last_spi;
     uint16_t syn_mss;
 };
@@ -83,7 +84,12 @@ static void cap_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *b, const struct soc
         return;
     /* TCP SYN with an MSS option (kind 2, len 4) first. */
     if (ip_len >= 44 && (ip[33] & 0x02) && ip[40] == 2 && ip[41] == 4) {
-        c->syns++;
+        if (++c->syns == 1)
+            c->first_syn_ms = uv_now(h->loop);
+        if (c->syns == 2) {
+            c->second_syn_ms = uv_now(h->loop);
+            c->second_syn = 1;
+        }
         c->syn_mss = (uint16_t)(ip[42] << 8 | ip[43]);
     }
 }
@@ -147,6 +153,28 @@ static void test_output_routes_each_destination_to_its_sa_and_peer(void **state)
     stream_abort(s2);
     cap_close(&c1);
     cap_close(&c2);
+    ntu_close(&m);
+}
+
+/* A SYN nobody answers is sent again after RFC 6298's 1 s initial RTO
+ * (lwIP's own default is 3 s); lwIP's coarse timer adds up to 500 ms. */
+static void test_unanswered_syn_is_retransmitted_after_one_second(void **state)
+{
+    struct ntu m;
+    struct capture c;
+    struct netstack_tunnel *t;
+    struct stream *s;
+    uint32_t p = htonl(0x0A590003u);
+
+    (void)state;
+    assert_int_equal(ntu_open(&m, 0), 0);
+    cap_open(&m, &c, p, 0x3333, 1500, &t);
+    assert_int_equal(stream_open(m.ns, p, 143, 0, &no_cbs, NULL, &s), 0);
+    assert_true(ntu_run_until(&m, &c.second_syn, 2500));
+    assert_true(c.second_syn_ms - c.first_syn_ms >= 900);
+    assert_true(c.second_syn_ms - c.first_syn_ms <= 1600);
+    stream_abort(s);
+    cap_close(&c);
     ntu_close(&m);
 }
 
@@ -300,6 +328,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_mss_fills_the_path_mtu_exactly),
         cmocka_unit_test(test_output_routes_each_destination_to_its_sa_and_peer),
+        cmocka_unit_test(test_unanswered_syn_is_retransmitted_after_one_second),
         cmocka_unit_test(test_packets_claiming_our_address_are_dropped),
         cmocka_unit_test(test_tcp_checksum_from_behind_a_nat_is_not_checked),
         cmocka_unit_test(test_batching_sends_many_datagrams_per_syscall),
