@@ -157,7 +157,8 @@ static void test_output_routes_each_destination_to_its_sa_and_peer(void **state)
 }
 
 /* A SYN nobody answers is sent again after RFC 6298's 1 s initial RTO
- * (lwIP's own default is 3 s); lwIP's coarse timer adds up to 500 ms. */
+ * (lwIP's own default is 3 s, which the 2.4 s deadline would miss);
+ * lwIP's coarse timer adds up to 500 ms. */
 static void test_unanswered_syn_is_retransmitted_after_one_second(void **state)
 {
     struct ntu m;
@@ -170,9 +171,9 @@ static void test_unanswered_syn_is_retransmitted_after_one_second(void **state)
     assert_int_equal(ntu_open(&m, 0), 0);
     cap_open(&m, &c, p, 0x3333, 1500, &t);
     assert_int_equal(stream_open(m.ns, p, 143, 0, &no_cbs, NULL, &s), 0);
-    assert_true(ntu_run_until(&m, &c.second_syn, 2500));
+    assert_true(ntu_run_until(&m, &c.second_syn, 2400));
     assert_true(c.second_syn_ms - c.first_syn_ms >= 900);
-    assert_true(c.second_syn_ms - c.first_syn_ms <= 1600);
+    assert_true(c.second_syn_ms - c.first_syn_ms <= 2000);
     stream_abort(s);
     cap_close(&c);
     ntu_close(&m);
