@@ -225,7 +225,8 @@ void ike_request_start(struct ike_sa *sa, enum ike_req_kind kind, uint8_t *buf, 
             sa->req.gaps[i] = t;
     }
     sa->req.step = 0;
-    sa->req.next_ms = ike_now(sa->ctx) + sa->req.gaps[0];
+    sa->req.sent_ms = ike_now(sa->ctx);
+    sa->req.next_ms = sa->req.sent_ms + sa->req.gaps[0];
     ike_sa_send(sa, buf, len);
 }
 
@@ -485,9 +486,11 @@ static bool ike_request_timeout(struct ike_sa *sa)
 {
     enum ike_req_kind kind = sa->req.kind;
 
-    if (++sa->req.step < sa->req.n_gaps) {
+    if (sa->req.refused_resend || ++sa->req.step < sa->req.n_gaps) {
+        sa->req.refused_resend = false;
         sa->ctx->stats.retransmits++;
-        sa->req.next_ms = ike_now(sa->ctx) + sa->req.gaps[sa->req.step];
+        sa->req.sent_ms = ike_now(sa->ctx);
+        sa->req.next_ms = sa->req.sent_ms + sa->req.gaps[sa->req.step];
         ike_sa_send(sa, sa->req.buf, sa->req.len);
         return false;
     }
@@ -508,6 +511,25 @@ static bool ike_request_timeout(struct ike_sa *sa)
         ike_sa_fail(sa, IKE_EV_FAILED, "timeout");
         return true;
     }
+}
+
+int ike_sa_request_refused(struct ike_sa *sa)
+{
+    struct ike_request *r = &sa->req;
+    uint64_t soon, now = ike_now(sa->ctx);
+
+    if ((r->kind != IKE_REQ_INIT && r->kind != IKE_REQ_AUTH) || r->refused_resend ||
+        r->n_refused >= r->n_gaps || r->step + 1 >= r->n_gaps)
+        return -1;
+    soon = r->sent_ms + r->gaps[0];
+    if (soon < now)
+        soon = now;
+    if (soon >= r->next_ms)
+        return -1;
+    r->next_ms = soon;
+    r->refused_resend = true;
+    r->n_refused++;
+    return 0;
 }
 
 /* One waiting request goes out; a DELETE goes before anything else. */

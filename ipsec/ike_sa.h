@@ -146,6 +146,16 @@ void ike_ctx_tick(struct ike_ctx *ctx);
  * asks the responder to drop older SAs of our identity. */
 int ike_ctx_initiate(struct ike_ctx *ctx, int peer, bool initial_contact, struct ike_sa **sa_r);
 
+/* An ICMP error says our last IKE_SA_INIT or IKE_AUTH was refused where it
+ * went (nothing listening at the VIP's holder, which is about to change):
+ * not a loss to congestion, so it is sent again the first gap after the
+ * last send, without climbing the backoff ladder: a VIP that moves a
+ * moment later is reached within one first gap. At most as many such sends
+ * as the ladder has steps, and never while the last step (give-up) runs.
+ * ICMP is not authenticated; the worst a forged one does is that many extra
+ * sends. 0 if a send was brought forward, -1 if nothing changed. */
+int ike_sa_request_refused(struct ike_sa *sa);
+
 /* Liveness probe: an empty INFORMATIONAL request retransmitted after each
  * of schedule_ms[0..n) (relative gaps); IKE_EV_PROBE_OK or _TIMEOUT. */
 int ike_sa_probe(struct ike_sa *sa, const unsigned *schedule_ms, int n);

@@ -35,6 +35,9 @@ struct ike_request {
     uint8_t *buf;
     size_t len;
     uint64_t next_ms;           /* next retransmission or give-up time */
+    uint64_t sent_ms;           /* last (re)transmission */
+    bool refused_resend;        /* next send answers an ICMP refusal: no backoff step */
+    int n_refused;              /* such sends so far (at most n_gaps) */
     unsigned gaps[IKE_PROBE_STEPS_MAX];
     int n_gaps, step;
 };

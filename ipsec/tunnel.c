@@ -320,10 +320,23 @@ static void tunnel_on_icmp(void *arg, const struct sockaddr_in *dst)
     struct tunnel_mgr *m = arg;
 
     for (int i = 0; i < m->n; i++) {
-        if (m->t[i]->initiator && m->t[i]->peer == dst->sin_addr.s_addr) {
-            liveness_hint(&m->t[i]->live, LIVE_HINT_ICMP_UNREACH);
-            tunnel_kick(m->t[i]);
+        struct tunnel *t = m->t[i];
+        int sooner = 0;
+
+        if (!t->initiator || t->peer != dst->sin_addr.s_addr)
+            continue;
+        /* an IKE SA being opened toward a VIP nobody serves right now
+         * (graceful move): try again soon rather than after the backoff */
+        if (t->cur != NULL && ike_sa_request_refused(t->cur) == 0)
+            sooner++;
+        if (t->spec != NULL && ike_sa_request_refused(t->spec) == 0)
+            sooner++;
+        if (sooner > 0) {
+            ipsec_log(IPSEC_LOG_INFO, "event=ike_request_refused tunnel=%s retransmit=sooner", t->name);
+            ike_io_kick(&m->io);
         }
+        liveness_hint(&t->live, LIVE_HINT_ICMP_UNREACH);
+        tunnel_kick(t);
     }
 }
 

@@ -505,6 +505,55 @@ static void test_lost_messages_are_retransmitted(void **state)
     assert_children_mirror();
 }
 
+/* A refused IKE_SA_INIT (ICMP unreachable: nobody serves the VIP yet) is
+ * sent again the first gap after the last send, without climbing the
+ * backoff ladder; the number of such sends is bounded and the give-up time
+ * of the last step is never brought forward. */
+static void test_refused_request_is_retransmitted_without_backoff(void **state)
+{
+    struct ike_peer_config fc = base_config(true);     /* gaps 100, 200, 400, 800 */
+    struct ike_sa *sa;
+    uint64_t t0;
+    int i;
+
+    (void)state;
+    side_ctx(&fe);
+    ike_ctx_add_peer(fe.ctx, &fc);
+    t0 = now_ms;
+    assert_int_equal(ike_ctx_initiate(fe.ctx, 0, false, &sa), 0);
+    assert_int_equal(ike_sa_request_refused(sa), -1);  /* first gap already */
+    advance(110);                                       /* resent at +100; next at +300 */
+    assert_int_equal(ike_ctx_stats(fe.ctx)->retransmits, 1);
+    assert_int_equal(ike_ctx_next_deadline(fe.ctx), t0 + 300);
+    assert_int_equal(ike_sa_request_refused(sa), 0);
+    assert_int_equal(ike_ctx_next_deadline(fe.ctx), t0 + 200);
+    assert_int_equal(ike_sa_request_refused(sa), -1);  /* once per send */
+    advance(90);                                        /* resent at +200 ... */
+    assert_int_equal(ike_ctx_stats(fe.ctx)->retransmits, 2);
+    assert_int_equal(ike_ctx_next_deadline(fe.ctx), t0 + 400);  /* ... still on the 200 ms step */
+    /* a late refusal (its first gap has passed): resent at once */
+    advance(150);                                       /* +350 */
+    assert_int_equal(ike_sa_request_refused(sa), 0);
+    assert_int_equal(ike_ctx_next_deadline(fe.ctx), t0 + 350);
+    advance(1);                                         /* resent at +351, next +551 */
+    assert_int_equal(ike_ctx_stats(fe.ctx)->retransmits, 3);
+    /* bounded: as many such sends as the ladder has steps (4 here); two
+     * were used above */
+    for (i = 0; i < 4; i++) {
+        assert_int_equal(ike_sa_request_refused(sa), i < 2 ? 0 : -1);
+        advance(100);                                   /* +451, +551 refused resends */
+    }
+    /* +751: back on the ladder (step 2, 200 ms after +551), next +1151 */
+    assert_int_equal(ike_ctx_stats(fe.ctx)->retransmits, 6);
+    assert_int_equal(ike_ctx_next_deadline(fe.ctx), t0 + 1151);
+    advance(400);                                       /* step 3; give up 800 later */
+    assert_int_equal(ike_ctx_stats(fe.ctx)->retransmits, 7);
+    assert_int_equal(ike_ctx_next_deadline(fe.ctx), t0 + 1951);
+    assert_int_equal(fe.events[IKE_EV_FAILED], 0);
+    advance(800);
+    assert_int_equal(fe.events[IKE_EV_FAILED], 1);
+}
+
 static void test_duplicate_requests_are_answered_from_cache(void **state)
 {
     struct ike_peer_config fc = base_config(true), bc = base_config(false);
@@ -1160,6 +1209,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_wrong_psk_fails_and_installs_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wrong_peer_identity_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lost_messages_are_retransmitted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refused_request_is_retransmitted_without_backoff, setup, teardown),
         cmocka_unit_test_setup_teardown(test_duplicate_requests_are_answered_from_cache, setup, teardown),
         cmocka_unit_test_setup_teardown(test_liveness_probe_is_answered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_probe_to_a_silent_peer_times_out_on_schedule, setup, teardown),
