@@ -130,6 +130,7 @@ struct config {
     enum cfg_log_level log_level;
     char control[CFG_PATH_MAX];
     char keylog[CFG_PATH_MAX];
+    struct sockaddr_in metrics;     /* sin_family 0: no metrics endpoint */
 
     struct cfg_tunnel tunnels[CFG_MAX_TUNNELS];
     int n_tunnels;

@@ -39,6 +39,8 @@ const struct schema_key schema_keys[] = {
     { SECT_ESPROXY, "control", TYPE_PATH, C(control), SZ(struct config, control), 0, 0, NULL,
       "/run/esproxy/control.sock", false, ROLE_BOTH, "ESPROXY_CONTROL",
       "Unix socket that `esproxy status` connects to." },
+    { SECT_ESPROXY, "metrics", TYPE_ADDR_PORT, C(metrics), 0, 0, 0, NULL, NULL, false, ROLE_BOTH,
+      "ESPROXY_METRICS", "Serve Prometheus metrics over HTTP at `http://ADDRESS:PORT/metrics` (e.g. `127.0.0.1:9464`). Unset = off." },
     { SECT_ESPROXY, "max_connections", TYPE_UINT, C(max_connections), 0, 1, 1000000, NULL, "10000", false,
       ROLE_FRONTEND_BIT, NULL, "Client connections accepted at once; more are refused at accept." },
     { SECT_ESPROXY, "max_per_client", TYPE_UINT, C(max_per_client), 0, 1, 1000000, NULL, "200", false,

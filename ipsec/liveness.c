@@ -77,6 +77,8 @@ static void liveness_set(struct liveness *l, enum liveness_state to, enum livene
 
     if (from == to)
         return;
+    if ((unsigned)to < sizeof(l->n_entered) / sizeof(l->n_entered[0]))
+        l->n_entered[to]++;
     e = &l->history[l->n_history++ % LIVENESS_HISTORY];
     e->at_ms = liveness_now(l);
     e->from = from;

@@ -81,6 +81,7 @@ struct liveness {
     bool spec_beside_attempt;   /* the speculative SA races a half-open first attempt */
     struct liveness_event history[LIVENESS_HISTORY];
     unsigned n_history;             /* total recorded; the ring keeps the last 64 */
+    uint64_t n_entered[4];          /* times each state was entered (by enum liveness_state) */
 };
 
 void liveness_init(struct liveness *l, const struct liveness_config *cfg, const struct liveness_callbacks *cb);

@@ -517,6 +517,11 @@ void tunnel_mgr_shutdown(struct tunnel_mgr *m, unsigned wait_ms, void (*done)(vo
 
 struct netstack *tunnel_mgr_netstack(struct tunnel_mgr *m) { return m->ns; }
 struct esp_sadb *tunnel_mgr_sadb(struct tunnel_mgr *m) { return &m->db; }
+const struct ike_stats *tunnel_mgr_ike_stats(const struct tunnel_mgr *m)
+{
+    return ike_ctx_stats(m->io.ctx);
+}
+
 int tunnel_mgr_count(const struct tunnel_mgr *m) { return m->n; }
 struct tunnel *tunnel_mgr_get(struct tunnel_mgr *m, int i) { return i >= 0 && i < m->n ? m->t[i] : NULL; }
 uint32_t tunnel_peer(const struct tunnel *t) { return t->peer; }

@@ -74,5 +74,7 @@ uint32_t tunnel_peer(const struct tunnel *t);
 enum liveness_state tunnel_state(const struct tunnel *t);
 const char *tunnel_name(const struct tunnel *t);
 void tunnel_get_info(const struct tunnel *t, struct tunnel_info *info);
+/* IKE message counters of the whole process (every tunnel). */
+const struct ike_stats *tunnel_mgr_ike_stats(const struct tunnel_mgr *m);
 
 #endif

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 BUILD_PKGS="build-essential pkg-config dpkg-dev ca-certificates libuv1-dev libmbedtls-dev node-llhttp
  libcmocka-dev libinih-dev clang libclang-rt-14-dev"
-TEST_PKGS="python3 procps iproute2 tshark tcpdump openssl curl util-linux
+TEST_PKGS="python3 python3-prometheus-client procps iproute2 tshark tcpdump openssl curl util-linux
  strongswan-charon strongswan-swanctl libcharon-extra-plugins libstrongswan-standard-plugins
  libstrongswan-extra-plugins dovecot-imapd dovecot-pop3d nginx-light haproxy
  keepalived arping podman buildah netavark aardvark-dns slirp4netns fuse-overlayfs uidmap iptables runc docker-compose debootstrap zstd nodejs chromium user-mode-linux"

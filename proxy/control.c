@@ -1,5 +1,6 @@
 #include "proxy/control.h"
 #include "proxy/log.h"
+#include "proxy/metrics.h"
 #include "proxy/status.h"
 
 #include <errno.h>
@@ -79,8 +80,10 @@ static void control_conn_command(struct control_conn *c)
         reply = status_render(c->ctl->src, false);
     else if (strcmp(c->cmd, "status json") == 0)
         reply = status_render(c->ctl->src, true);
+    else if (strcmp(c->cmd, "metrics") == 0)
+        reply = metrics_render(c->ctl->src);
     else
-        reply = strdup("error: unknown command (try: status, status json)\n");
+        reply = strdup("error: unknown command (try: status, status json, metrics)\n");
     control_conn_reply(c, reply);
 }
 

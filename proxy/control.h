@@ -1,7 +1,8 @@
 /*
  * Control socket: a Unix stream socket (config key `control`) that answers
  * one command per connection. `esproxy status` is its client.
- * Commands: "status" (text) and "status json". Each reply ends with EOF.
+ * Commands: "status" (text), "status json" and "metrics" (Prometheus text
+ * format). Each reply ends with EOF.
  */
 #ifndef ESPROXY_CONTROL_H
 #define ESPROXY_CONTROL_H

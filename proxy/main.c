@@ -21,8 +21,10 @@ static const char usage_text[] =
     "commands:\n"
     "  run -c FILE             run the role the configuration names\n"
     "  check -c FILE           validate a configuration; errors as FILE:LINE: message (exit 2)\n"
-    "  status [--json] [-c FILE | -s SOCKET]\n"
-    "                          show the running process (control socket)\n"
+    "  status [--json | --prometheus] [-c FILE | -s SOCKET]\n"
+    "                          show the running process (control socket);\n"
+    "                          --prometheus: the metrics that [esproxy] metrics\n"
+    "                          serves over HTTP at /metrics\n"
     "  load [options] TARGET...\n"
     "                          POP3/IMAP/HTTP load generator (load --help)\n"
     "  drill --action CMD [options] TARGET...\n"
@@ -32,7 +34,7 @@ static const char usage_text[] =
     "  help                    this text\n"
     "\n"
     "Environment overrides for the common keys (ESPROXY_ROLE, ESPROXY_LOG_LEVEL,\n"
-    "ESPROXY_CONTROL, ESPROXY_KEYLOG, ESPROXY_TUNNEL_LOCAL, ESPROXY_TUNNEL_PEER,\n"
+    "ESPROXY_CONTROL, ESPROXY_METRICS, ESPROXY_KEYLOG, ESPROXY_TUNNEL_LOCAL, ESPROXY_TUNNEL_PEER,\n"
     "ESPROXY_TUNNEL_LOCAL_ID, ESPROXY_TUNNEL_PEER_ID, ESPROXY_TUNNEL_PSK_FILE)\n"
     "apply to run and check. See README.md for the configuration reference.\n";
 
@@ -121,12 +123,14 @@ static int cmd_run(int argc, char **argv)
 
 static int cmd_status(int argc, char **argv)
 {
-    const char *sock = NULL, *path = NULL;
-    int json = 0, rc;
+    const char *sock = NULL, *path = NULL, *cmd = "status";
+    int rc;
 
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--json") == 0) {
-            json = 1;
+            cmd = "status json";
+        } else if (strcmp(argv[i], "--prometheus") == 0) {
+            cmd = "metrics";
         } else if ((strcmp(argv[i], "-s") == 0 || strcmp(argv[i], "-c") == 0) && i + 1 < argc) {
             if (argv[i][1] == 's')
                 sock = argv[++i];
@@ -141,11 +145,11 @@ static int cmd_status(int argc, char **argv)
 
         if (cfg == NULL)
             return EXIT_USAGE;
-        rc = control_request(cfg->control, json ? "status json" : "status", stdout);
+        rc = control_request(cfg->control, cmd, stdout);
         config_free(&cfg);
         return rc == 0 ? 0 : 1;
     }
-    rc = control_request(sock ? sock : "/run/esproxy/control.sock", json ? "status json" : "status", stdout);
+    rc = control_request(sock ? sock : "/run/esproxy/control.sock", cmd, stdout);
     return rc == 0 ? 0 : 1;
 }
 

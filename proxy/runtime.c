@@ -12,10 +12,13 @@
 #include "proxy/frontend.h"
 #include "proxy/session.h"
 #include "proxy/log.h"
+#include "proxy/metrics.h"
 #include "proxy/status.h"
 #include "ipsec/tunnel.h"
 
+#include <arpa/inet.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 #include <uv.h>
@@ -26,6 +29,7 @@ struct runtime {
     uv_loop_t loop;
     uv_signal_t sigint, sigterm;
     struct control *control;
+    struct metrics *metrics;
     struct config *cfg;
     struct status_source status;
     struct tunnel_mgr *tm;
@@ -58,6 +62,7 @@ static void runtime_stop(struct runtime *rt, const char *why)
     rt->stopping = 1;
     log_event(LOG_INFO, "stopping", "reason=%s", why);
     control_stop(&rt->control);
+    metrics_stop(&rt->metrics);
     uv_signal_stop(&rt->sigint);
     uv_signal_stop(&rt->sigterm);
     if (rt->backend != NULL)
@@ -75,6 +80,15 @@ static void runtime_stop(struct runtime *rt, const char *why)
 static void runtime_on_signal(uv_signal_t *h, int signum)
 {
     runtime_stop(h->data, signum == SIGINT ? "SIGINT" : "SIGTERM");
+}
+
+static const char *runtime_addr(const struct sockaddr_in *sa, char *buf, size_t len)
+{
+    char ip[INET_ADDRSTRLEN];
+
+    inet_ntop(AF_INET, &sa->sin_addr, ip, sizeof(ip));
+    snprintf(buf, len, "%s:%u", ip, ntohs(sa->sin_port));
+    return buf;
 }
 
 static int runtime_start_role(struct runtime *rt)
@@ -128,14 +142,24 @@ int runtime_run(struct config *cfg)
                   uv_strerror(rc));
         rt.exit_code = 1;
         runtime_stop(&rt, "startup_failed");
+    } else if (cfg->metrics.sin_family == AF_INET &&
+               (rc = metrics_start(&rt.loop, &cfg->metrics, &rt.status, &rt.metrics)) != 0) {
+        char a[INET_ADDRSTRLEN + 8];
+
+        log_event(LOG_ERROR, "metrics_failed", "address=%s error=%s", runtime_addr(&cfg->metrics, a, sizeof(a)),
+                  uv_strerror(rc));
+        rt.exit_code = 1;
+        runtime_stop(&rt, "startup_failed");
     } else if ((rc = runtime_start_role(&rt)) != 0) {
         log_event(LOG_ERROR, "start_failed", "role=%s error=%s", config_role_name(cfg->role), uv_strerror(rc));
         rt.exit_code = 1;
         runtime_stop(&rt, "startup_failed");
     } else {
-        log_event(LOG_INFO, "started", "role=%s pid=%ld version=%s tunnels=%d listeners=%d forwards=%d",
+        char a[INET_ADDRSTRLEN + 8];
+
+        log_event(LOG_INFO, "started", "role=%s pid=%ld version=%s tunnels=%d listeners=%d forwards=%d metrics=%s",
                   config_role_name(cfg->role), (long)getpid(), ESPROXY_VERSION, cfg->n_tunnels,
-                  cfg->n_listeners, cfg->n_forwards);
+                  cfg->n_listeners, cfg->n_forwards, rt.metrics ? runtime_addr(&cfg->metrics, a, sizeof(a)) : "off");
     }
     uv_run(&rt.loop, UV_RUN_DEFAULT);
     rc = uv_loop_close(&rt.loop);

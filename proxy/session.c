@@ -367,6 +367,7 @@ static void session_connect(struct session *ss, const char *user)
     }
     ss->held = true;
     counts[ss->proto].held++;
+    counts[ss->proto].held_total++;
     /* hold_ms bounds the wait now; session_open_upstream sets the login
      * deadline again (a login starting over must not inherit the old one) */
     ss->login_deadline = 0;

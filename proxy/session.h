@@ -35,9 +35,11 @@ void session_abort(struct session *s);
 void session_abort_all(void);
 bool session_is_held(const struct session *s);
 
-/* Per-protocol counters for status. */
+/* Per-protocol counters for status. active and held are current numbers,
+ * the rest only grow; held_total counts every hold (a login may be held
+ * twice), spliced POP3/IMAP logins the back-end accepted and HTTP upgrades. */
 struct session_counts {
-    uint64_t accepted, active, held, spliced, failed_held, tunnel_lost;
+    uint64_t accepted, active, held, held_total, spliced, failed_held, tunnel_lost;
 };
 void session_counts_get(int proto, struct session_counts *c);
 

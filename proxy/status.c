@@ -1,10 +1,10 @@
 #include "proxy/status.h"
 #include "ipsec/tunnel.h"
 #include "proxy/frontend.h"
+#include "proxy/sbuf.h"
 #include "proxy/session.h"
 
 #include <arpa/inet.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,55 +18,13 @@ void status_mark_start(void)
     clock_gettime(CLOCK_MONOTONIC, &status_started);
 }
 
-static double status_uptime(void)
+double status_uptime(void)
 {
     struct timespec now;
 
     clock_gettime(CLOCK_MONOTONIC, &now);
     return (double)(now.tv_sec - status_started.tv_sec) +
            (double)(now.tv_nsec - status_started.tv_nsec) / 1e9;
-}
-
-/* A growing string buffer. */
-struct sbuf {
-    char *s;
-    size_t len, cap;
-    int oom;
-};
-
-static void sbuf_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void sbuf_printf(struct sbuf *b, const char *fmt, ...)
-{
-    va_list ap;
-    int n;
-
-    for (;;) {
-        size_t room = b->cap - b->len;
-
-        va_start(ap, fmt);
-        n = vsnprintf(b->s ? b->s + b->len : NULL, b->s ? room : 0, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            b->oom = 1;
-            return;
-        }
-        if (b->s != NULL && (size_t)n < room) {
-            b->len += (size_t)n;
-            return;
-        }
-        {
-            size_t cap = (b->cap + (size_t)n + 1) * 2;
-            char *s = realloc(b->s, cap);
-
-            if (s == NULL) {
-                b->oom = 1;
-                return;
-            }
-            b->s = s;
-            b->cap = cap;
-        }
-    }
 }
 
 /* JSON string escaping for names and identities from the config file. */
@@ -276,9 +234,5 @@ char *status_render(const struct status_source *src, bool json)
         status_listeners(&b, cfg, false);
         status_sessions(&b, src, false);
     }
-    if (b.oom) {
-        free(b.s);
-        return NULL;
-    }
-    return b.s;
+    return sbuf_take(&b);
 }

@@ -17,6 +17,7 @@ struct status_source {
 };
 
 void status_mark_start(void);
+double status_uptime(void);     /* seconds since status_mark_start */
 /* Returns a malloc'd reply, or NULL when out of memory. */
 char *status_render(const struct status_source *src, bool json);
 

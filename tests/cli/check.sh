@@ -55,6 +55,10 @@ local_id = a
 peer_id = b
 psk = abcdefgh
 $LIS"
+expect "bad metrics address" "3: metrics: '127.0.0.1' is not ADDRESS:PORT" "$HEAD
+metrics = 127.0.0.1
+$TUN
+$LIS"
 expect "bad port" "10: address: bad port '99999' (1..65535)" "$HEAD
 $TUN
 [listen imap]

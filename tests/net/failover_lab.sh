@@ -138,6 +138,20 @@ assert d["esp_sas"]["in"] == 1 and d["esp_sas"]["out"] == 1, d["esp_sas"]
 assert d["held"] == 0, d["held"]
 ' "$LAB/status.json" && pass "after flapping: one IKE SA, one CHILD SA pair, nothing held" ||
     fail "after flapping" "$(head -c 400 "$LAB/status.json")"
+# the same story in the Prometheus metrics (through the control socket)
+"$ESPROXY_BIN" status --prometheus -s "$LAB/fe/control.sock" | /usr/bin/python3 "$ROOT/tests/lab/prom_check.py" >"$LAB/metrics.samples"
+awk '
+$1 == "esproxy_tunnel_state_entered_total{state=\"down\",tunnel=\"main\"}" { left += $2 }
+$1 == "esproxy_tunnel_state_entered_total{state=\"suspect\",tunnel=\"main\"}" { left += $2 }
+$1 == "esproxy_tunnel_up{tunnel=\"main\"}" { up = $2 }
+$1 ~ /^esproxy_sessions_held_total/ { held += $2 }
+$1 ~ /^esproxy_sessions_waiting/ { waiting += $2 }
+END { print left + 0, up + 0, held + 0, waiting + 0 }' "$LAB/metrics.samples" >"$LAB/metrics.fig"
+read -r m_left m_up m_held m_wait <"$LAB/metrics.fig"
+# crash (make-before-break: up -> suspect -> up), graceful (down), the flaps
+[ "$m_left" -ge 2 ] && [ "$m_up" = 1 ] && [ "$m_held" -ge 1 ] && [ "$m_wait" = 0 ] &&
+    pass "metrics: tunnel left up $m_left times (suspect or down) and is up, $m_held sessions were held, none waiting" ||
+    fail "metrics after the drills" "left up=$m_left up=$m_up held=$m_held waiting=$m_wait $(head -2 "$LAB/metrics.samples")"
 sleep 1
 rss1=$(awk '/VmRSS/ {print $2}' "/proc/$fe_pid/status")
 [ $((rss1 - rss0)) -le 2048 ] && pass "after flapping: frontend RSS ${rss0} -> ${rss1} KiB (baseline kept)" ||

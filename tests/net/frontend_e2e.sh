@@ -35,8 +35,10 @@ lab_frontend_tls_listeners >>"$LAB/fe/fe.ini"
 if ! "$ESPROXY_BIN" check -c "$LAB/fe/fe.ini" >"$LAB/check.out" 2>&1; then
     fail "frontend config" "$(cat "$LAB/check.out")"; finish
 fi
+export ESPROXY_METRICS=127.0.0.1:9464    # the environment override of [esproxy] metrics
 lab_frontend_start "$LAB/fe/fe.ini" && pass "frontend up, tunnel to the VIP established" ||
     { fail "frontend start" "$(tail -n 5 "$LAB/fe/fe.log")"; finish; }
+unset ESPROXY_METRICS
 
 CURL="lab_client curl -s --max-time 20"
 msg="$LAB/mail/shared/$LAB_USER/Maildir/cur/1700000000.M1P1.lab:2,S"
@@ -190,4 +192,21 @@ n=$(grep -c '^ok' "$LAB/conc.out")
 "$ESPROXY_BIN" status --json -s "$LAB/fe/control.sock" >"$LAB/status.json" 2>&1
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); t=d["tunnels"][0]; assert t["state"]=="up" and t["sa"]["packets_in"]>0, t; assert d["sessions"]["pop3"]["accepted"]>=100' \
     "$LAB/status.json" && pass "status --json: tunnel up with traffic, session counts" || fail "status" "$(head -c 600 "$LAB/status.json")"
+
+# ---- Prometheus metrics (ESPROXY_METRICS) agree with status ----
+ip netns exec "$(lab_ns fe)" curl -s http://127.0.0.1:9464/metrics >"$LAB/metrics.txt"
+if /usr/bin/python3 "$ROOT/tests/lab/prom_check.py" <"$LAB/metrics.txt" >"$LAB/metrics.samples"; then
+    m() { awk -v k="$1" '$1 == k { print $2 }' "$LAB/metrics.samples"; }
+    acc=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["sessions"]["pop3"]["accepted"])' "$LAB/status.json")
+    [ "$(m 'esproxy_tunnel_up{tunnel="main"}')" = 1 ] && [ "$(m 'esproxy_esp_packets_total{direction="in"}')" -gt 1000 ] &&
+        [ "$(m 'esproxy_esp_bytes_total{direction="in"}')" -gt 20000000 ] &&
+        [ "$(m 'esproxy_sessions_accepted_total{protocol="pop3"}')" -ge "$acc" ] &&
+        [ "$(m 'esproxy_sessions_spliced_total{protocol="pop3"}')" -ge 100 ] &&
+        [ "$(m 'esproxy_sessions_accepted_total{protocol="http"}')" -ge 1 ] &&
+        [ "$(m 'esproxy_esp_dropped_total{reason="icv"}')" = 0 ] &&
+        pass "metrics: tunnel up, $(m 'esproxy_esp_bytes_total{direction="in"}') ESP bytes in, $(m 'esproxy_sessions_spliced_total{protocol="pop3"}') POP3 logins, no ICV failures" ||
+        fail "metrics" "$(grep -E 'tunnel_up|esp_(packets|bytes)_total|pop3|icv' "$LAB/metrics.samples" | tr '\n' ' ')"
+else
+    fail "metrics parse" "$(head -3 "$LAB/metrics.samples") $(head -c 300 "$LAB/metrics.txt")"
+fi
 finish
