@@ -180,4 +180,4 @@ VERSION_STAMP := $(BUILD)/version.stamp
 ifeq ($(filter clean distclean,$(MAKECMDGOALS)),)
 $(shell mkdir -p $(BUILD) && (echo '$(VERSION)' | cmp -s - $(VERSION_STAMP) || echo '$(VERSION)' >$(VERSION_STAMP)))
 endif
-$(foreach v,rel asan,$(call objs,$(v),proxy/main.c proxy/runtime.c proxy/status.c)): $(VERSION_STAMP)
+$(foreach v,rel asan,$(call objs,$(v),proxy/main.c proxy/runtime.c proxy/status.c proxy/metrics.c)): $(VERSION_STAMP)
