@@ -274,6 +274,15 @@ for proto in pop3 imap http; do
         fail "docker: $proto session" "rc=$rc $(tail -n 2 "$LAB/sessions.log")"
 done
 pm exec "${PROJECT}_front_1" esproxy status -s /run/esproxy/control.sock 2>&1 | sed 's/^/    /'
+# Prometheus metrics (ESPROXY_METRICS in the compose file), scraped from outside
+ip netns exec "$NS" curl -s --max-time 5 http://10.99.5.10:9464/metrics >"$LAB/metrics.txt"
+if /usr/bin/python3 "$ROOT/tests/lab/prom_check.py" <"$LAB/metrics.txt" >"$LAB/metrics.samples" &&
+    grep -qx 'esproxy_tunnel_up{tunnel="main"} 1' "$LAB/metrics.samples" &&
+    grep -qx 'esproxy_sessions_spliced_total{protocol="pop3"} [1-9][0-9]*' "$LAB/metrics.samples"; then
+    pass "docker: Prometheus metrics from the container (tunnel up, POP3 login counted)"
+else
+    fail "docker: metrics" "$(head -c 300 "$LAB/metrics.samples")"
+fi
 lap; echo "    ($LAP)"
 
 # ---- 6. drill: load from the drill service, `podman kill` the active node ----
