@@ -34,9 +34,10 @@ static const char usage_text[] =
     "  help                    this text\n"
     "\n"
     "Environment overrides for the common keys (ESPROXY_ROLE, ESPROXY_LOG_LEVEL,\n"
-    "ESPROXY_CONTROL, ESPROXY_METRICS, ESPROXY_KEYLOG, ESPROXY_TUNNEL_LOCAL, ESPROXY_TUNNEL_PEER,\n"
-    "ESPROXY_TUNNEL_LOCAL_ID, ESPROXY_TUNNEL_PEER_ID, ESPROXY_TUNNEL_PSK_FILE)\n"
-    "apply to run and check. See README.md for the configuration reference.\n";
+    "ESPROXY_CONTROL, ESPROXY_METRICS, ESPROXY_KEYLOG, ESPROXY_TUNNEL_LOCAL,\n"
+    "ESPROXY_TUNNEL_PEER, ESPROXY_TUNNEL_LOCAL_ID, ESPROXY_TUNNEL_PEER_ID,\n"
+    "ESPROXY_TUNNEL_PSK_FILE) apply to run and check. See README.md for the\n"
+    "configuration reference.\n";
 
 static int usage_error(const char *fmt, const char *arg)
 {
