@@ -61,6 +61,10 @@ show "IMAP through the tunnel (curl: fetch message UID 1)" curl -sS --user alice
 echo
 echo "=== esproxy status (front-end)"
 "$ESPROXY_BIN" status -s "$LAB/fe/control.sock" | sed 's/^/    /'
+echo
+echo "=== a few of its Prometheus metrics (esproxy status --prometheus; HTTP with [esproxy] metrics)"
+"$ESPROXY_BIN" status --prometheus -s "$LAB/fe/control.sock" |
+    grep -E '^esproxy_(tunnel_up|esp_packets_total|sessions_accepted_total|sessions_spliced_total)' | sed 's/^/    /'
 cat <<EOF
 
 The demo keeps running. Try your own clients from the client namespace, e.g.:
@@ -68,6 +72,7 @@ The demo keeps running. Try your own clients from the client namespace, e.g.:
     ip netns exec ${P}client python3 -c 'import imaplib; m=imaplib.IMAP4("10.99.1.1"); print(m.login("alice","secret123"))'
     ip netns exec ${P}client curl -v http://10.99.1.1/health
     $ESPROXY_BIN status -s $LAB/fe/control.sock
+    $ESPROXY_BIN status --prometheus -s $LAB/fe/control.sock
 Logs: $LAB/fe/fe.log (frontend), $LAB/be1/backend.log (backend role)
 Press Ctrl-C to stop.
 EOF
