@@ -10,7 +10,10 @@
  * - Idle probe. While UP, if nothing authentic (ESP that verified, or an
  *   IKE answer) has arrived for probe_interval_ms, an empty INFORMATIONAL
  *   is sent. An idle tunnel is thus checked before the next client needs
- *   it, and a dead node is found without any traffic.
+ *   it, and a dead node is found without any traffic. While a stream
+ *   waits for the peer's answer to a request (a login, an HTTP request),
+ *   stall_ms of silence is enough: its data may all be acknowledged, so
+ *   the stall timer below would not see the peer die.
  *
  * - Stall. When data has been sent and nothing authentic has come back for
  *   stall_ms since the oldest such send, that is a hint (TCP inside ESP
@@ -218,6 +221,25 @@ void liveness_data_sent(struct liveness *l)
         l->first_unanswered_tx_ms = liveness_now(l);
 }
 
+void liveness_awaiting(struct liveness *l, int delta)
+{
+    if (delta > 0)
+        l->awaiting++;
+    else if (delta < 0 && l->awaiting > 0)
+        l->awaiting--;
+}
+
+/* When silence makes an UP tunnel send its probe: probe_interval_ms, or
+ * stall_ms while a request awaits its answer. */
+static uint64_t liveness_probe_due(const struct liveness *l)
+{
+    unsigned quiet = l->cfg.probe_interval_ms;
+
+    if (l->awaiting > 0 && l->cfg.stall_ms < quiet)
+        quiet = l->cfg.stall_ms;
+    return l->last_rx_ms + quiet;
+}
+
 void liveness_authentic_rx(struct liveness *l)
 {
     l->last_rx_ms = liveness_now(l);
@@ -275,7 +297,7 @@ uint64_t liveness_next_deadline(const struct liveness *l)
     if (l->state == LIVE_DOWN && l->retry_due_ms != 0)
         d = l->retry_due_ms;
     if (l->state == LIVE_UP && !l->probing) {
-        d = l->last_rx_ms + l->cfg.probe_interval_ms;
+        d = liveness_probe_due(l);
         if (l->first_unanswered_tx_ms != 0 && l->first_unanswered_tx_ms + l->cfg.stall_ms < d)
             d = l->first_unanswered_tx_ms + l->cfg.stall_ms;
     }
@@ -299,6 +321,6 @@ void liveness_tick(struct liveness *l)
         liveness_hint(l, LIVE_HINT_STALL);
         return;
     }
-    if (l->last_rx_ms + l->cfg.probe_interval_ms <= now)
-        liveness_probe_send(l);     /* idle probe: the state stays UP */
+    if (liveness_probe_due(l) <= now)
+        liveness_probe_send(l);     /* idle (or awaited-answer) probe: the state stays UP */
 }

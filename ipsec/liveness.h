@@ -82,6 +82,7 @@ struct liveness {
     struct liveness_event history[LIVENESS_HISTORY];
     unsigned n_history;             /* total recorded; the ring keeps the last 64 */
     uint64_t n_entered[4];          /* times each state was entered (by enum liveness_state) */
+    unsigned awaiting;              /* streams waiting for the peer's answer to a request */
 };
 
 void liveness_init(struct liveness *l, const struct liveness_config *cfg, const struct liveness_callbacks *cb);
@@ -97,6 +98,12 @@ void liveness_probe_timeout(struct liveness *l);
 void liveness_delete_received(struct liveness *l);
 /* Inputs from the data path (netstack). */
 void liveness_data_sent(struct liveness *l);
+/* A stream is waiting for the peer's answer to a request (+1) or got it, or
+ * gave up (-1). While any is waiting, silence of stall_ms (nothing
+ * authentic received) sends a probe, as probe_interval_ms does for an idle
+ * tunnel: a request sent just before the peer died, whose data was already
+ * acknowledged, would otherwise wait for the idle probe. */
+void liveness_awaiting(struct liveness *l, int delta);
 void liveness_authentic_rx(struct liveness *l);
 void liveness_hint(struct liveness *l, enum liveness_hint h);
 

@@ -517,6 +517,12 @@ void tunnel_mgr_shutdown(struct tunnel_mgr *m, unsigned wait_ms, void (*done)(vo
 
 struct netstack *tunnel_mgr_netstack(struct tunnel_mgr *m) { return m->ns; }
 struct esp_sadb *tunnel_mgr_sadb(struct tunnel_mgr *m) { return &m->db; }
+void tunnel_awaiting(struct tunnel *t, int delta)
+{
+    liveness_awaiting(&t->live, delta);
+    tunnel_kick(t);
+}
+
 const struct ike_stats *tunnel_mgr_ike_stats(const struct tunnel_mgr *m)
 {
     return ike_ctx_stats(m->io.ctx);

@@ -74,6 +74,9 @@ uint32_t tunnel_peer(const struct tunnel *t);
 enum liveness_state tunnel_state(const struct tunnel *t);
 const char *tunnel_name(const struct tunnel *t);
 void tunnel_get_info(const struct tunnel *t, struct tunnel_info *info);
+/* A session through t sent a request and waits for the answer (+1), or got
+ * it or stopped waiting (-1): see liveness_awaiting. */
+void tunnel_awaiting(struct tunnel *t, int delta);
 /* IKE message counters of the whole process (every tunnel). */
 const struct ike_stats *tunnel_mgr_ike_stats(const struct tunnel_mgr *m);
 

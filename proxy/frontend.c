@@ -43,6 +43,14 @@ struct netstack *frontend_netstack(const struct frontend *fe) { return tunnel_mg
 struct tunnel *frontend_tunnel(const struct frontend *fe, int idx) { return tunnel_mgr_get(fe->tm, idx); }
 unsigned frontend_held_count(const struct frontend *fe) { return fe->n_held; }
 
+void frontend_awaiting(struct frontend *fe, int idx, int delta)
+{
+    struct tunnel *t = fe->stopping ? NULL : tunnel_mgr_get(fe->tm, idx);
+
+    if (t != NULL)
+        tunnel_awaiting(t, delta);
+}
+
 /* ---- routing ---- */
 
 static int frontend_tunnel_index(const struct config *cfg, const char *name)

@@ -49,5 +49,9 @@ int frontend_client_add(struct frontend *fe, uint32_t addr);
 void frontend_client_remove(struct frontend *fe, uint32_t addr);
 /* Counters for status. */
 unsigned frontend_held_count(const struct frontend *fe);
+/* A session sent the back-end a request and waits for its answer (+1), or
+ * not any more (-1): the tunnel probes sooner while any session waits.
+ * Ignored once the frontend is stopping (the tunnels are going away). */
+void frontend_awaiting(struct frontend *fe, int idx, int delta);
 
 #endif

@@ -93,10 +93,12 @@ struct session {
     struct stream *s;
     bool s_connected, s_expected_close;
     int tunnel;
+    int await_tunnel;           /* the tunnel told about our wait (awaiting) */
     struct buf cin, uin, uq;
     uv_timer_t timer;
     uint64_t idle_deadline, login_deadline, hold_deadline;
     bool spliced, closing, held, in_actions, counted, logged_in, upstream_eof, client_eof;
+    bool awaiting;              /* sent the back-end a request, no answer yet */
     bool client_paused_up;      /* client reading stopped: the stream is full */
     bool client_paused_buf;     /* client reading stopped: the module holds enough */
     bool upstream_paused;       /* stream reading stopped: the client is slow */
@@ -165,6 +167,20 @@ static void session_finish(struct session *ss);
 
 /* ---- upstream stream ---- */
 
+/* Whether the session waits for the back-end's answer to what it sent, so
+ * that the tunnel notices a dead peer within stall_ms + dead_after_ms even
+ * when everything sent was acknowledged. Spliced sessions are not tracked:
+ * an IMAP IDLE may rightly wait half an hour. */
+static void session_await(struct session *ss, bool on)
+{
+    if (ss->awaiting == on || (on && ss->spliced))
+        return;
+    ss->awaiting = on;
+    if (on)
+        ss->await_tunnel = ss->tunnel;
+    frontend_awaiting(ss->fe, ss->await_tunnel, on ? 1 : -1);
+}
+
 static void session_upstream_drop(struct session *ss)
 {
     if (ss->s != NULL) {
@@ -175,6 +191,7 @@ static void session_upstream_drop(struct session *ss)
     }
     ss->s_connected = false;
     ss->upstream_paused = false;
+    session_await(ss, false);
     buf_free(&ss->uin);
     buf_free(&ss->uq);
 }
@@ -207,6 +224,8 @@ static void session_upstream_write(struct session *ss, const void *p, size_t n)
         return;
     }
     rc = stream_write(ss->s, p, n);
+    if (rc >= 0)
+        session_await(ss, true);
     if (rc == 1 && ss->c != NULL && !ss->client_paused_up) {
         ss->client_paused_up = true;    /* until the stream drains */
         chan_read_stop(ss->c);
@@ -238,6 +257,7 @@ static size_t sess_stream_data(struct stream *s, const struct iovec *iov, size_t
 
     if (ss == NULL)
         return 0;
+    session_await(ss, false);
     if (n == 0) {   /* the back-end finished sending */
         if (ss->spliced) {
             ss->upstream_eof = true;
@@ -296,6 +316,7 @@ static void sess_stream_closed(struct stream *s, enum stream_close_reason reason
     was_connected = ss->s_connected;
     ss->s = NULL;
     ss->s_connected = false;
+    session_await(ss, false);
     if (ss->s_expected_close)
         return;
     if (ss->spliced && ss->upstream_eof && reason != STREAM_TUNNEL_LOST) {
@@ -405,6 +426,7 @@ void session_fail_held(struct session *ss)
 static void session_splice(struct session *ss)
 {
     ss->spliced = true;
+    session_await(ss, false);
     ss->logged_in = true;
     ss->login_deadline = 0;
     counts[ss->proto].spliced++;

@@ -90,6 +90,34 @@ static void test_idle_tunnel_is_probed_on_the_dead_after_schedule(void **state)
     assert_int_equal(probes, 2);
 }
 
+/* A request whose data was acknowledged, waiting for its answer: stall_ms
+ * of silence is enough for a (quiet) probe; once nothing waits, the idle
+ * interval applies again. */
+static void test_an_awaited_answer_probes_after_stall_ms_of_silence(void **state)
+{
+    (void)state;
+    bring_up();
+    liveness_awaiting(&L, 1);
+    liveness_awaiting(&L, 1);
+    advance(149);
+    assert_int_equal(probes, 0);
+    advance(1);
+    assert_int_equal(probes, 1);
+    assert_int_equal(L.state, LIVE_UP);        /* not a suspicion either */
+    liveness_probe_ok(&L);
+    liveness_awaiting(&L, -1);
+    advance(150);
+    assert_int_equal(probes, 2);               /* one still waits */
+    liveness_probe_ok(&L);
+    liveness_awaiting(&L, -1);
+    liveness_awaiting(&L, -1);                 /* never below zero */
+    assert_int_equal(L.awaiting, 0);
+    advance(999);
+    assert_int_equal(probes, 2);
+    advance(1);
+    assert_int_equal(probes, 3);
+}
+
 static void test_unanswered_probe_abandons_the_sa_and_rekeys_at_once(void **state)
 {
     (void)state;
@@ -257,6 +285,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_start_connects_and_establishment_brings_the_tunnel_up, setup),
         cmocka_unit_test_setup(test_idle_tunnel_is_probed_on_the_dead_after_schedule, setup),
+        cmocka_unit_test_setup(test_an_awaited_answer_probes_after_stall_ms_of_silence, setup),
         cmocka_unit_test_setup(test_unanswered_probe_abandons_the_sa_and_rekeys_at_once, setup),
         cmocka_unit_test_setup(test_invalid_ike_spi_while_connecting_starts_afresh, setup),
         cmocka_unit_test_setup(test_stalled_data_makes_the_tunnel_suspect_and_traffic_clears_it, setup),
