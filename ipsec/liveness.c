@@ -223,8 +223,10 @@ void liveness_data_sent(struct liveness *l)
 
 void liveness_awaiting(struct liveness *l, int delta)
 {
-    if (delta > 0)
+    if (delta > 0) {
         l->awaiting++;
+        l->await_probed = false;
+    }
     else if (delta < 0 && l->awaiting > 0)
         l->awaiting--;
 }
@@ -235,7 +237,7 @@ static uint64_t liveness_probe_due(const struct liveness *l)
 {
     unsigned quiet = l->cfg.probe_interval_ms;
 
-    if (l->awaiting > 0 && l->cfg.stall_ms < quiet)
+    if (l->awaiting > 0 && !l->await_probed && l->cfg.stall_ms < quiet)
         quiet = l->cfg.stall_ms;
     return l->last_rx_ms + quiet;
 }
@@ -321,6 +323,8 @@ void liveness_tick(struct liveness *l)
         liveness_hint(l, LIVE_HINT_STALL);
         return;
     }
-    if (liveness_probe_due(l) <= now)
+    if (liveness_probe_due(l) <= now) {
+        l->await_probed = l->awaiting > 0;
         liveness_probe_send(l);     /* idle (or awaited-answer) probe: the state stays UP */
+    }
 }

@@ -83,6 +83,7 @@ struct liveness {
     unsigned n_history;             /* total recorded; the ring keeps the last 64 */
     uint64_t n_entered[4];          /* times each state was entered (by enum liveness_state) */
     unsigned awaiting;              /* streams waiting for the peer's answer to a request */
+    bool await_probed;              /* the early probe for the current wait went out */
 };
 
 void liveness_init(struct liveness *l, const struct liveness_config *cfg, const struct liveness_callbacks *cb);
@@ -102,7 +103,9 @@ void liveness_data_sent(struct liveness *l);
  * gave up (-1). While any is waiting, silence of stall_ms (nothing
  * authentic received) sends a probe, as probe_interval_ms does for an idle
  * tunnel: a request sent just before the peer died, whose data was already
- * acknowledged, would otherwise wait for the idle probe. */
+ * acknowledged, would otherwise wait for the idle probe. One such early
+ * probe per new request: a long wait (a slow back-end) is then probed at
+ * the idle interval, not every stall_ms. */
 void liveness_awaiting(struct liveness *l, int delta);
 void liveness_authentic_rx(struct liveness *l);
 void liveness_hint(struct liveness *l, enum liveness_hint h);

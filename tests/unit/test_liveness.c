@@ -91,13 +91,13 @@ static void test_idle_tunnel_is_probed_on_the_dead_after_schedule(void **state)
 }
 
 /* A request whose data was acknowledged, waiting for its answer: stall_ms
- * of silence is enough for a (quiet) probe; once nothing waits, the idle
- * interval applies again. */
+ * of silence is enough for a (quiet) probe. One early probe per request:
+ * a long wait is then probed at the idle interval; a new request arms the
+ * early probe again; once nothing waits, the idle interval applies. */
 static void test_an_awaited_answer_probes_after_stall_ms_of_silence(void **state)
 {
     (void)state;
     bring_up();
-    liveness_awaiting(&L, 1);
     liveness_awaiting(&L, 1);
     advance(149);
     assert_int_equal(probes, 0);
@@ -105,17 +105,23 @@ static void test_an_awaited_answer_probes_after_stall_ms_of_silence(void **state
     assert_int_equal(probes, 1);
     assert_int_equal(L.state, LIVE_UP);        /* not a suspicion either */
     liveness_probe_ok(&L);
-    liveness_awaiting(&L, -1);
-    advance(150);
-    assert_int_equal(probes, 2);               /* one still waits */
+    advance(999);                              /* still waiting: idle interval now */
+    assert_int_equal(probes, 1);
+    advance(1);
+    assert_int_equal(probes, 2);
     liveness_probe_ok(&L);
+    liveness_awaiting(&L, 1);                  /* a second request */
+    advance(150);
+    assert_int_equal(probes, 3);
+    liveness_probe_ok(&L);
+    liveness_awaiting(&L, -1);
     liveness_awaiting(&L, -1);
     liveness_awaiting(&L, -1);                 /* never below zero */
     assert_int_equal(L.awaiting, 0);
     advance(999);
-    assert_int_equal(probes, 2);
-    advance(1);
     assert_int_equal(probes, 3);
+    advance(1);
+    assert_int_equal(probes, 4);
 }
 
 static void test_unanswered_probe_abandons_the_sa_and_rekeys_at_once(void **state)
