@@ -46,7 +46,7 @@ const struct schema_key schema_keys[] = {
     { SECT_ESPROXY, "max_per_client", TYPE_UINT, C(max_per_client), 0, 1, 1000000, NULL, "200", false,
       ROLE_FRONTEND_BIT, NULL, "Client connections from one IPv4 address at once." },
     { SECT_ESPROXY, "connect_timeout_ms", TYPE_UINT, C(connect_timeout_ms), 0, 100, 600000, NULL, "5000", false,
-      ROLE_FRONTEND_BIT, NULL, "Opening a connection to the back-end through the tunnel." },
+      ROLE_FRONTEND_BIT, NULL, "Opening a connection to the back-end through the tunnel. An unanswered connect also ends after 12 SYN retransmissions (13-19.5 s), whichever comes first." },
     { SECT_ESPROXY, "login_timeout_s", TYPE_UINT, C(login_timeout_s), 0, 1, 3600, NULL, "30", false,
       ROLE_FRONTEND_BIT, NULL, "From the client's credentials to the back-end's answer." },
     { SECT_ESPROXY, "hold_ms", TYPE_UINT, C(hold_ms), 0, 0, 600000, NULL, "5000", false, ROLE_FRONTEND_BIT, NULL,

@@ -170,8 +170,8 @@ static void nsl_on_err(void *arg, err_t err)
 /* lwIP 2.1 starts every pcb with a 3 s RTO (RFC 1122). RFC 6298 2.1 says
  * 1 s, and a SYN lost in the tunnel (a packet dropped while the VIP moves)
  * should cost one second, not three. lwIP does not back off in SYN_SENT, so
- * an unanswered connect retries every second, TCP_SYNMAXRTX times; the
- * proxy's connect timeout ends it sooner. */
+ * an unanswered connect retries every 1-1.5 s, TCP_SYNMAXRTX (12) times:
+ * 13-19.5 s in all, unless the proxy's connect timeout ends it first. */
 #define NSL_SYN_RTO_MS  1000
 #define NSL_DATA_RTO_MS 3000
 

@@ -202,6 +202,7 @@ struct metrics_conn {
 };
 
 static void metrics_maybe_free(struct metrics *m);
+static void metrics_conn_timeout(uv_timer_t *t);
 
 static void metrics_conn_handle_closed(uv_handle_t *h)
 {
@@ -285,6 +286,9 @@ static void metrics_conn_reply(struct metrics_conn *c, int code, const char *rea
 
     c->answered = 1;
     uv_read_stop((uv_stream_t *)&c->tcp);
+    /* a client that never reads must not keep its slot: the reply gets as
+     * long as the request had (the linger re-arms the timer afterwards) */
+    uv_timer_start(&c->timer, metrics_conn_timeout, METRICS_TIMEOUT_MS, 0);
     sbuf_printf(&b, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%sConnection: close\r\n\r\n%s",
                 code, reason, code == 200 ? "text/plain; version=0.0.4; charset=utf-8" : "text/plain; charset=utf-8",
                 blen, extra, head_only || body == NULL ? "" : body);
@@ -370,8 +374,33 @@ static void metrics_conn_timeout(uv_timer_t *t)
 {
     struct metrics_conn *c = t->data;
 
-    if (!c->answered)
+    if (c->answered)
+        metrics_conn_close(c);      /* the reply was never taken */
+    else
         metrics_conn_reply(c, 408, "Request Timeout", "", "request timeout\n", 0);
+}
+
+/* Out of memory at accept: take the connection off the listen queue and
+ * close it (libuv stops polling the listener while one waits unaccepted). */
+static struct {
+    uv_tcp_t tcp;
+    int busy;
+} metrics_rejecter;
+
+static void metrics_rejected(uv_handle_t *h)
+{
+    (void)h;
+    metrics_rejecter.busy = 0;
+}
+
+static void metrics_reject(uv_stream_t *server)
+{
+    if (metrics_rejecter.busy)
+        return;
+    metrics_rejecter.busy = 1;
+    uv_tcp_init(server->loop, &metrics_rejecter.tcp);
+    (void)uv_accept(server, (uv_stream_t *)&metrics_rejecter.tcp);
+    uv_close((uv_handle_t *)&metrics_rejecter.tcp, metrics_rejected);
 }
 
 static void metrics_on_connection(uv_stream_t *server, int status)
@@ -382,8 +411,10 @@ static void metrics_on_connection(uv_stream_t *server, int status)
     if (status < 0 || m->stopping)
         return;
     c = calloc(1, sizeof(*c));
-    if (c == NULL)
+    if (c == NULL) {
+        metrics_reject(server);
         return;
+    }
     c->m = m;
     uv_tcp_init(server->loop, &c->tcp);
     uv_timer_init(server->loop, &c->timer);

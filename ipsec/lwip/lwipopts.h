@@ -63,6 +63,11 @@
  * cap dropped bursts of opens (2,000 simultaneous opens: 215 streams still
  * unconnected after 30 s of SYN retransmissions; 10,000 never finished). */
 #define TCP_LISTEN_BACKLOG           0
+/* netstack_lwip.c retransmits an unanswered SYN every 1-1.5 s (lwIP does
+ * not back off in SYN_SENT); 12 tries keep a connect alive 13-19.5 s,
+ * about what lwIP's default (6 tries at 3 s) gave. The proxy's own
+ * connect_timeout_ms (default 5 s) normally ends it first. */
+#define TCP_SYNMAXRTX                12
 #define TCP_OVERSIZE                 TCP_MSS
 #define LWIP_TCP_TIMESTAMPS          0
 
