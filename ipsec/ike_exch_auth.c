@@ -87,7 +87,7 @@ int ike_child_keys_install(struct ike_sa *sa, const struct ike_proposal *chosen,
     inst.local_addr = sa->local_addr;
     inst.peer_addr = sa->peer_addr;
     inst.lifetime_s = ike_sa_cfg(sa)->child_lifetime_s;
-    inst.defer_out = origin == IKE_CHILD_PEER_INITIATED && sa->ctx->cb.child_activate_out != NULL;
+    inst.defer_out = (origin == IKE_CHILD_PEER_INITIATED || sa->hold_out) && sa->ctx->cb.child_activate_out != NULL;
     rc = sa->ctx->cb.child_install(sa->ctx->cb.arg, sa, &inst);
     ike_child_keys_free(&ck);
     if (rc != 0)

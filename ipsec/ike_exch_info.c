@@ -69,7 +69,7 @@ void ike_info_handle_request(struct ike_sa *sa, const struct ike_header *h, cons
         ike_sa_destroy(sa);
         return;
     }
-    if (n_ours > 0)
+    if (n_ours > 0 && !sa->hold_out)
         ike_kid_activate_out(sa, UINT64_MAX);  /* the peer retired the old SA: the new one carries traffic */
     ike_info_respond(sa, h->msg_id, our_spis, n_ours);
 }

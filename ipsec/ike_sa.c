@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include <mbedtls/platform_util.h>
+#include <mbedtls/sha256.h>
 
 static const char *const state_names[] = { "init_sent", "init_done", "auth_sent", "established",
                                            "deleting", "dead" };
@@ -49,14 +50,60 @@ struct ike_ctx *ike_ctx_new(const struct ike_callbacks *cb)
     return ctx;
 }
 
+static void ike_sa_free(struct ike_sa *sa)
+{
+    ike_request_clear(sa);
+    free(sa->last_resp);
+    free(sa->init_req);
+    free(sa->init_resp);
+    if (sa->dh_live)
+        ike_dh_free(&sa->dh);
+    if (sa->rekey.dh_live)
+        ike_dh_free(&sa->rekey.dh);
+    ike_sa_keys_free(&sa->keys);
+    mbedtls_platform_zeroize(sa, sizeof(*sa));
+    free(sa);
+}
+
+/* Unlink and free the SAs destroyed while entry points ran. */
+static void ike_ctx_reap(struct ike_ctx *ctx)
+{
+    struct ike_sa **pp = &ctx->sas;
+
+    while (*pp != NULL) {
+        struct ike_sa *sa = *pp;
+
+        if (sa->doomed) {
+            *pp = sa->next;
+            ike_sa_free(sa);
+        } else {
+            pp = &sa->next;
+        }
+    }
+}
+
+void ike_ctx_enter(struct ike_ctx *ctx)
+{
+    ctx->depth++;
+}
+
+void ike_ctx_leave(struct ike_ctx *ctx)
+{
+    if (--ctx->depth == 0)
+        ike_ctx_reap(ctx);
+}
+
 void ike_ctx_free(struct ike_ctx **ctxp)
 {
     struct ike_ctx *ctx = *ctxp;
 
     if (ctx == NULL)
         return;
-    while (ctx->sas != NULL)
-        ike_sa_destroy(ctx->sas);
+    ctx->depth = 0;
+    ike_ctx_enter(ctx);
+    for (struct ike_sa *sa = ctx->sas; sa != NULL; sa = sa->next)
+        ike_sa_destroy(sa);
+    ike_ctx_leave(ctx);
     mbedtls_platform_zeroize(ctx, sizeof(*ctx));
     free(ctx);
     *ctxp = NULL;
@@ -129,31 +176,21 @@ void ike_request_clear(struct ike_sa *sa)
     memset(&sa->req, 0, sizeof(sa->req));
 }
 
+/* Idempotent; the memory goes when the outermost entry point leaves. */
 void ike_sa_destroy(struct ike_sa *sa)
 {
     struct ike_ctx *ctx = sa->ctx;
-    struct ike_sa **pp;
 
+    if (sa->doomed)
+        return;
+    ike_ctx_enter(ctx);
+    sa->doomed = true;
     ike_kid_remove_all(sa);
     ike_sa_set_state(sa, IKE_S_DEAD);
-    ike_sa_emit(sa, IKE_EV_SA_GONE);
-    for (pp = &ctx->sas; *pp != NULL; pp = &(*pp)->next) {
-        if (*pp == sa) {
-            *pp = sa->next;
-            break;
-        }
-    }
     ike_request_clear(sa);
-    free(sa->last_resp);
-    free(sa->init_req);
-    free(sa->init_resp);
-    if (sa->dh_live)
-        ike_dh_free(&sa->dh);
-    if (sa->rekey.dh_live)
-        ike_dh_free(&sa->rekey.dh);
-    ike_sa_keys_free(&sa->keys);
-    mbedtls_platform_zeroize(sa, sizeof(*sa));
-    free(sa);
+    sa->pending = 0;
+    ike_sa_emit(sa, IKE_EV_SA_GONE);
+    ike_ctx_leave(ctx);
 }
 
 void ike_sa_fail(struct ike_sa *sa, enum ike_event ev, const char *why)
@@ -189,6 +226,8 @@ bool ike_ctx_unauth_reply_allowed(struct ike_ctx *ctx)
 
 static void ike_sa_send(struct ike_sa *sa, const uint8_t *msg, size_t len)
 {
+    if (sa->doomed)
+        return;
     ike_send_raw(sa->ctx, sa->local_addr, sa->peer_addr, sa->peer_port, msg, len);
 }
 
@@ -208,6 +247,10 @@ void ike_request_start(struct ike_sa *sa, enum ike_req_kind kind, uint8_t *buf, 
 {
     const struct ike_peer_config *cfg = ike_sa_cfg(sa);
 
+    if (sa->doomed) {
+        free(buf);
+        return;
+    }
     ike_request_clear(sa);
     sa->req.kind = kind;
     sa->req.buf = buf;
@@ -232,6 +275,10 @@ void ike_request_start(struct ike_sa *sa, enum ike_req_kind kind, uint8_t *buf, 
 
 void ike_response_send(struct ike_sa *sa, uint8_t *buf, size_t len, uint32_t msg_id)
 {
+    if (sa->doomed) {
+        free(buf);
+        return;
+    }
     free(sa->last_resp);
     sa->last_resp = buf;
     sa->last_resp_len = len;
@@ -323,28 +370,89 @@ static bool ike_has_invalid_spi_notify(const struct ike_payload_list *pl)
     return false;
 }
 
-/* An unprotected INVALID_IKE_SPI names one of our SAs: a hint, never proof. */
-static void ike_input_unprotected(struct ike_ctx *ctx, const struct ike_header *h,
+/* An unprotected INVALID_IKE_SPI names one of our SAs: a hint, never
+ * proof, and only when it comes from that SA's peer address (anyone can
+ * still forge that address: the hint may only start a probe). */
+static void ike_input_unprotected(struct ike_ctx *ctx, uint32_t src, const struct ike_header *h,
                                   const struct ike_payload_list *pl)
 {
     struct ike_sa *sa;
 
-    if (h->exchange != IKE_INFORMATIONAL || !ike_has_invalid_spi_notify(pl))
+    if (h->exchange != IKE_INFORMATIONAL || !ike_has_invalid_spi_notify(pl)) {
+        ctx->stats.dropped++;
         return;
+    }
     sa = ike_ctx_find_initiated(ctx, h->spi_i);
+    if (sa != NULL && sa->peer_addr != src) {
+        ctx->stats.dropped++;
+        return;
+    }
     if (sa != NULL) {
         ipsec_log(IPSEC_LOG_INFO, "event=ike_invalid_spi_hint spi_i=%016llx", (unsigned long long)sa->spi_i);
         ike_sa_emit(sa, IKE_EV_INVALID_SPI);
     }
 }
 
-static void ike_input_request(struct ike_sa *sa, const struct ike_header *h, uint8_t *msg, size_t len,
+static void ike_message_hash(const uint8_t *msg, size_t len, uint8_t out[32])
+{
+    (void)mbedtls_sha256_ret(msg, len, out, 0);
+}
+
+/* A retransmitted request (RFC 7296 §2.1) gets our cached response again,
+ * without authentication: only when it is the very request we answered
+ * (same bytes), to the authenticated peer port, and at most
+ * IKE_RESENDS_PER_SEC a second. */
+static void ike_resend_last_response(struct ike_sa *sa, const uint8_t *raw, size_t len)
+{
+    uint8_t hash[32];
+    uint64_t now = ike_now(sa->ctx);
+
+    ike_message_hash(raw, len, hash);
+    if (memcmp(hash, sa->last_req_hash, sizeof(hash)) != 0) {
+        sa->ctx->stats.dropped++;
+        return;
+    }
+    if (now - sa->resend_window_ms >= 1000) {
+        sa->resend_window_ms = now;
+        sa->resends_in_window = 0;
+    }
+    if (sa->resends_in_window >= IKE_RESENDS_PER_SEC) {
+        sa->ctx->stats.dropped++;
+        return;
+    }
+    sa->resends_in_window++;
+    ike_sa_send(sa, sa->last_resp, sa->last_resp_len);
+}
+
+/* RFC 7296 §2.23: the peer's port follows only an authenticated message
+ * that is not a retransmission. */
+static void ike_peer_port_update(struct ike_sa *sa, uint16_t sport)
+{
+    if (sa->peer_port == sport)
+        return;
+    ipsec_log(IPSEC_LOG_INFO, "event=ike_peer_port_changed spi_i=%016llx from=%u to=%u",
+              (unsigned long long)sa->spi_i, sa->peer_port, sport);
+    sa->peer_port = sport;
+}
+
+/* Something authenticated arrived from the peer. */
+static void ike_sa_peer_heard(struct ike_sa *sa)
+{
+    ike_sa_emit(sa, IKE_EV_PEER_ALIVE);
+    if (sa->probe_give_up_ms != 0 && !sa->doomed) {
+        sa->probe_give_up_ms = 0;
+        ike_sa_emit(sa, IKE_EV_PROBE_OK);
+    }
+}
+
+static void ike_input_request(struct ike_sa *sa, const struct ike_header *h, uint16_t sport,
+                              const uint8_t *raw, uint8_t *msg, size_t len,
                               const struct ike_payload_list *outer)
 {
     struct ike_payload_list inner;
 
     if (sa->have_last_resp && h->msg_id == sa->last_resp_id && h->msg_id + 1 == sa->peer_next_id) {
-        ike_sa_send(sa, sa->last_resp, sa->last_resp_len);     /* retransmitted request */
+        ike_resend_last_response(sa, raw, len);
         return;
     }
     if (h->msg_id != sa->peer_next_id || ike_sk_open(sa, msg, len, outer, &inner) != 0) {
@@ -352,7 +460,11 @@ static void ike_input_request(struct ike_sa *sa, const struct ike_header *h, uin
         return;
     }
     sa->peer_next_id++;
-    ike_sa_emit(sa, IKE_EV_PEER_ALIVE);
+    ike_message_hash(raw, len, sa->last_req_hash);
+    ike_peer_port_update(sa, sport);
+    ike_sa_peer_heard(sa);
+    if (sa->doomed)
+        return;
     if (inner.unsupported_critical != 0) {
         ike_info_send_error(sa, h->msg_id, IKE_N_UNSUPPORTED_CRITICAL_PAYLOAD);
         return;
@@ -374,8 +486,8 @@ static void ike_input_request(struct ike_sa *sa, const struct ike_header *h, uin
     }
 }
 
-static void ike_input_response(struct ike_sa *sa, const struct ike_header *h, uint8_t *msg, size_t len,
-                               const struct ike_payload_list *outer)
+static void ike_input_response(struct ike_sa *sa, const struct ike_header *h, uint16_t sport,
+                               uint8_t *msg, size_t len, const struct ike_payload_list *outer)
 {
     struct ike_payload_list inner;
 
@@ -384,7 +496,10 @@ static void ike_input_response(struct ike_sa *sa, const struct ike_header *h, ui
         sa->ctx->stats.dropped++;
         return;
     }
-    ike_sa_emit(sa, IKE_EV_PEER_ALIVE);
+    ike_peer_port_update(sa, sport);
+    ike_sa_peer_heard(sa);
+    if (sa->doomed)
+        return;
     switch (sa->req.kind) {
     case IKE_REQ_AUTH:
         ike_auth_handle_response(sa, h, &inner);
@@ -399,8 +514,8 @@ static void ike_input_response(struct ike_sa *sa, const struct ike_header *h, ui
     }
 }
 
-void ike_ctx_input(struct ike_ctx *ctx, uint32_t src, uint16_t sport, uint32_t dst,
-                   const uint8_t *data, size_t len)
+static void ike_ctx_input_locked(struct ike_ctx *ctx, uint32_t src, uint16_t sport, uint32_t dst,
+                                 const uint8_t *data, size_t len)
 {
     uint8_t msg[IKE_BUF_MAX];
     struct ike_header h;
@@ -429,7 +544,7 @@ void ike_ctx_input(struct ike_ctx *ctx, uint32_t src, uint16_t sport, uint32_t d
         if (!response && sa == NULL)
             ike_info_send_invalid_spi(ctx, src, sport, dst, &h);
         else
-            ike_input_unprotected(ctx, &h, &pl);
+            ike_input_unprotected(ctx, src, &h, &pl);
         return;
     }
     /* The I flag tells who sent it; our own reflected messages are dropped. */
@@ -437,12 +552,18 @@ void ike_ctx_input(struct ike_ctx *ctx, uint32_t src, uint16_t sport, uint32_t d
         ctx->stats.dropped++;
         return;
     }
-    if (sa->peer_port != sport)
-        sa->peer_port = sport;      /* NAT mapping changed */
     if (response)
-        ike_input_response(sa, &h, msg, len, &pl);
+        ike_input_response(sa, &h, sport, msg, len, &pl);
     else
-        ike_input_request(sa, &h, msg, len, &pl);
+        ike_input_request(sa, &h, sport, data, msg, len, &pl);
+}
+
+void ike_ctx_input(struct ike_ctx *ctx, uint32_t src, uint16_t sport, uint32_t dst,
+                   const uint8_t *data, size_t len)
+{
+    ike_ctx_enter(ctx);
+    ike_ctx_input_locked(ctx, src, sport, dst, data, len);
+    ike_ctx_leave(ctx);
 }
 
 /* ---- timers ---- */
@@ -453,11 +574,13 @@ static uint64_t ike_sa_deadline(const struct ike_sa *sa)
 
     if (sa->req.kind != IKE_REQ_NONE)
         d = sa->req.next_ms;
+    if (sa->probe_give_up_ms != 0 && sa->probe_give_up_ms < d)
+        d = sa->probe_give_up_ms;
     else if (sa->pending != 0 && sa->state == IKE_S_ESTABLISHED)
         d = 0;      /* run at once */
     if (sa->state == IKE_S_INIT_DONE && sa->created_ms + 30000 < d)
         d = sa->created_ms + 30000;
-    if (sa->state == IKE_S_ESTABLISHED && ike_kid_out_deadline(sa) < d)
+    if (sa->state == IKE_S_ESTABLISHED && !sa->hold_out && ike_kid_out_deadline(sa) < d)
         d = ike_kid_out_deadline(sa);
     if (sa->state == IKE_S_ESTABLISHED && sa->req.kind == IKE_REQ_NONE) {
         if (sa->rekey_child_at && sa->rekey_child_at < d)
@@ -497,8 +620,8 @@ static bool ike_request_timeout(struct ike_sa *sa)
     ike_request_clear(sa);
     switch (kind) {
     case IKE_REQ_PROBE:
-        ike_sa_emit(sa, IKE_EV_PROBE_TIMEOUT);
-        return false;
+        ike_sa_emit(sa, IKE_EV_PROBE_TIMEOUT);     /* may destroy sa (deferred) */
+        return sa->doomed;
     case IKE_REQ_REKEY_CHILD:
     case IKE_REQ_REKEY_IKE:
     case IKE_REQ_DELETE_CHILD:
@@ -546,9 +669,6 @@ static void ike_sa_run_pending(struct ike_sa *sa)
     } else if (p & IKE_PEND_REKEY_CHILD) {
         sa->pending &= ~IKE_PEND_REKEY_CHILD;
         (void)ike_sa_rekey_child(sa);
-    } else if (p & IKE_PEND_PROBE) {
-        sa->pending &= ~IKE_PEND_PROBE;
-        (void)ike_sa_probe(sa, sa->pending_gaps, sa->pending_n_gaps);
     }
 }
 
@@ -557,8 +677,17 @@ void ike_ctx_tick(struct ike_ctx *ctx)
     uint64_t now = ike_now(ctx);
     struct ike_sa *sa, *next;
 
+    ike_ctx_enter(ctx);
     for (sa = ctx->sas; sa != NULL; sa = next) {
-        next = sa->next;
+        next = sa->next;    /* stays valid: freeing waits for ike_ctx_leave */
+        if (sa->doomed)
+            continue;
+        if (sa->probe_give_up_ms != 0 && sa->probe_give_up_ms <= now) {
+            sa->probe_give_up_ms = 0;
+            ike_sa_emit(sa, IKE_EV_PROBE_TIMEOUT);
+            if (sa->doomed)
+                continue;
+        }
         if (sa->req.kind != IKE_REQ_NONE && sa->req.next_ms <= now) {
             if (ike_request_timeout(sa))
                 continue;
@@ -567,7 +696,7 @@ void ike_ctx_tick(struct ike_ctx *ctx)
             ike_sa_destroy(sa);     /* half-open SA never authenticated */
             continue;
         }
-        if (sa->state == IKE_S_ESTABLISHED && ike_kid_out_deadline(sa) <= now)
+        if (sa->state == IKE_S_ESTABLISHED && !sa->hold_out && ike_kid_out_deadline(sa) <= now)
             ike_kid_activate_out(sa, now - IKE_OUT_DEFER_MS);
         if (sa->state == IKE_S_ESTABLISHED && sa->req.kind == IKE_REQ_NONE && sa->pending != 0) {
             ike_sa_run_pending(sa);
@@ -580,6 +709,7 @@ void ike_ctx_tick(struct ike_ctx *ctx)
                 (void)ike_sa_rekey_child(sa);
         }
     }
+    ike_ctx_leave(ctx);
 }
 
 /* ---- API ---- */
@@ -599,10 +729,13 @@ int ike_ctx_initiate(struct ike_ctx *ctx, int peer, bool initial_contact, struct
     sa->peer_addr = cfg->peer_addr;
     sa->peer_port = cfg->port;
     sa->initial_contact = initial_contact;
-    if (ike_init_request_send(sa) != 0) {
+    ike_ctx_enter(ctx);
+    if (ike_init_request_send(sa) != 0 || sa->doomed) {
         ike_sa_destroy(sa);
+        ike_ctx_leave(ctx);
         return -1;
     }
+    ike_ctx_leave(ctx);
     if (sa_r != NULL)
         *sa_r = sa;
     return 0;
@@ -635,24 +768,35 @@ bool ike_sa_defer(struct ike_sa *sa, unsigned what)
     return true;
 }
 
+/* With a request already out (window size 1), that request is the probe:
+ * it is sent again now, and unless the peer authenticates something within
+ * the probe's schedule, PROBE_TIMEOUT follows (a rekey or DELETE waiting
+ * on its own slower retransmissions must not hide a dead peer). */
 int ike_sa_probe(struct ike_sa *sa, const unsigned *schedule_ms, int n)
 {
-    if (n <= 0)
+    uint64_t total = 0;
+
+    if (n <= 0 || sa->doomed || sa->state != IKE_S_ESTABLISHED)
         return -1;
-    if (sa->req.kind == IKE_REQ_PROBE)
+    if (sa->req.kind == IKE_REQ_PROBE || sa->probe_give_up_ms != 0)
         return 0;       /* one is already out */
-    if (ike_sa_defer(sa, IKE_PEND_PROBE)) {
-        sa->pending_n_gaps = n < IKE_PROBE_STEPS_MAX ? n : IKE_PROBE_STEPS_MAX;
-        memcpy(sa->pending_gaps, schedule_ms, sizeof(unsigned) * (size_t)sa->pending_n_gaps);
-        return 0;
-    }
-    return ike_sa_send_info(sa, IKE_REQ_PROBE, schedule_ms, n);
+    if (sa->req.kind == IKE_REQ_NONE)
+        return ike_sa_send_info(sa, IKE_REQ_PROBE, schedule_ms, n);
+    for (int i = 0; i < n; i++)
+        total += schedule_ms[i];
+    sa->probe_give_up_ms = ike_now(sa->ctx) + total;
+    sa->ctx->stats.retransmits++;
+    ike_sa_send(sa, sa->req.buf, sa->req.len);
+    return 0;
 }
+
 
 int ike_sa_delete(struct ike_sa *sa)
 {
     static const unsigned gaps[] = { 200, 400 };
 
+    if (sa->doomed)
+        return -1;
     if (sa->req.kind == IKE_REQ_PROBE)
         ike_request_clear(sa);
     else if (ike_sa_defer(sa, IKE_PEND_DELETE))
@@ -669,6 +813,21 @@ int ike_sa_delete(struct ike_sa *sa)
 void ike_sa_abandon(struct ike_sa *sa)
 {
     ike_sa_destroy(sa);
+}
+
+void ike_sa_hold_outbound(struct ike_sa *sa)
+{
+    sa->hold_out = true;
+}
+
+void ike_sa_release_outbound(struct ike_sa *sa)
+{
+    sa->hold_out = false;
+    if (sa->doomed)
+        return;
+    ike_ctx_enter(sa->ctx);
+    ike_kid_activate_out(sa, UINT64_MAX);
+    ike_ctx_leave(sa->ctx);
 }
 
 enum ike_sa_state ike_sa_state(const struct ike_sa *sa) { return sa->state; }
@@ -697,7 +856,7 @@ int ike_ctx_count_sas(const struct ike_ctx *ctx)
     int n = 0;
 
     for (const struct ike_sa *sa = ctx->sas; sa != NULL; sa = sa->next)
-        n++;
+        n += !sa->doomed;
     return n;
 }
 
@@ -706,8 +865,11 @@ int ike_ctx_delete_all(struct ike_ctx *ctx)
     struct ike_sa *sa, *next;
     int n = 0;
 
+    ike_ctx_enter(ctx);
     for (sa = ctx->sas; sa != NULL; sa = next) {
         next = sa->next;
+        if (sa->doomed)
+            continue;
         if (sa->state == IKE_S_ESTABLISHED) {
             n++;
             (void)ike_sa_delete(sa);
@@ -715,6 +877,7 @@ int ike_ctx_delete_all(struct ike_ctx *ctx)
             ike_sa_destroy(sa);     /* half-open: nothing to tell the peer */
         }
     }
+    ike_ctx_leave(ctx);
     return n;
 }
 

@@ -163,6 +163,10 @@ int ike_sa_probe(struct ike_sa *sa, const unsigned *schedule_ms, int n);
 int ike_sa_delete(struct ike_sa *sa);
 /* Forget an SA without telling the peer (peer dead). */
 void ike_sa_abandon(struct ike_sa *sa);
+/* A speculative SA's CHILD SAs are installed inbound only (the current
+ * SA keeps carrying our traffic) until ike_sa_release_outbound. */
+void ike_sa_hold_outbound(struct ike_sa *sa);
+void ike_sa_release_outbound(struct ike_sa *sa);
 int ike_sa_rekey_child(struct ike_sa *sa);
 int ike_sa_rekey_ike(struct ike_sa *sa);
 

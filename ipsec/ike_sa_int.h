@@ -10,9 +10,9 @@
 #define IKE_COOKIE_MAX      64
 #define IKE_HALF_OPEN_DEFAULT 32
 #define IKE_UNAUTH_REPLIES_PER_SEC 50  /* replies sent outside any SA */
+#define IKE_RESENDS_PER_SEC 10        /* cached responses re-sent per SA */
 
 /* Requests asked for while another one was outstanding (window size 1). */
-#define IKE_PEND_PROBE          1u
 #define IKE_PEND_REKEY_CHILD    2u
 #define IKE_PEND_REKEY_IKE      4u
 #define IKE_PEND_DELETE         8u
@@ -109,9 +109,14 @@ struct ike_sa {
     struct ike_rekey rekey;
     uint32_t child_spi_pending; /* responder: SPI allocated for the CHILD in AUTH */
     unsigned pending;           /* IKE_PEND_*: requests waiting for the window */
-    unsigned pending_gaps[IKE_PROBE_STEPS_MAX];
-    int pending_n_gaps;
+    uint64_t probe_give_up_ms;  /* a probe rides on the outstanding request: PROBE_TIMEOUT
+                                 * then unless the peer authenticates first (0 = none) */
     uint64_t created_ms, rekey_child_at, rekey_ike_at;
+    bool doomed;                /* destroyed: freed when no entry point runs */
+    bool hold_out;              /* speculative: CHILD SAs inbound only until released */
+    uint8_t last_req_hash[32];  /* the request last_resp answers (SHA-256) */
+    uint64_t resend_window_ms;  /* cached-response resends: one-second budget */
+    unsigned resends_in_window;
     struct ike_sa *next;
 };
 
@@ -125,11 +130,21 @@ struct ike_ctx {
     uint8_t cookie_secret[32];
     uint64_t unauth_window_ms;
     unsigned unauth_in_window;
+    unsigned depth;                 /* entry points running (see ike_ctx_enter) */
     struct ike_stats stats;
 };
 
 /* ike_sa.c */
 uint64_t ike_now(const struct ike_ctx *ctx);
+/* Object lifetime: callbacks run inside walks of ctx->sas and may destroy
+ * any SA (the one being handled, the one the walk visits next). Every entry
+ * point brackets its work with enter/leave; an SA destroyed meanwhile is
+ * marked dead (doomed, state DEAD, its CHILD SAs removed, SA_GONE emitted)
+ * and freed only when the outermost entry point leaves. So no walk and no
+ * caller ever touches freed memory; code after a callback checks
+ * sa->doomed (or the state) before acting on the SA. */
+void ike_ctx_enter(struct ike_ctx *ctx);
+void ike_ctx_leave(struct ike_ctx *ctx);
 struct ike_sa *ike_sa_new(struct ike_ctx *ctx, int peer, bool initiator);
 void ike_sa_set_state(struct ike_sa *sa, enum ike_sa_state st);
 void ike_sa_destroy(struct ike_sa *sa);

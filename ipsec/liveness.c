@@ -30,15 +30,19 @@
  *   to retry_max_ms; a hint or a new stream while DOWN retries at once.
  *
  * Hints never prove anything (RFC 7296 §2.21.4): they move UP to SUSPECT
- * and start a probe. The hints that say the VIP has lost our state
- * (INVALID_IKE_SPI, ESP on an unknown SPI) also start a speculative IKE SA
- * in parallel (make-before-break): a node that just took over the VIP
- * answers IKE_SA_INIT at once, and the old SA is dropped only when the new
- * one is authenticated. INVALID_IKE_SPI for a half-open SA (the VIP moved
- * between IKE_SA_INIT and IKE_AUTH) likewise starts a fresh attempt beside
- * it. An authenticated DELETE of the IKE SA (graceful
- * move) re-keys at once. Anything authentic from the peer while SUSPECT
- * means it is alive: back to UP.
+ * and start a probe; the rules are in liveness.h. The hints that say the
+ * VIP has lost our state (INVALID_IKE_SPI, ESP on an unknown SPI) also
+ * start a speculative IKE SA in parallel (make-before-break): a node that
+ * just took over the VIP answers IKE_SA_INIT at once. Once up, it waits
+ * for the current SA's probe: an answer drops it, a timeout promotes it
+ * without another handshake. INVALID_IKE_SPI for a half-open SA (the VIP
+ * moved between IKE_SA_INIT and IKE_AUTH) likewise starts a fresh attempt
+ * beside it, which takes over when it is up. An authenticated DELETE of
+ * the IKE SA (graceful move) re-keys at once. Anything authentic from the
+ * peer while SUSPECT means it is alive: back to UP.
+ *
+ * - Quiet after a false alarm. A suspicion raised by unauthenticated input
+ *   and disproved by the peer mutes such input for probe_interval_ms.
  */
 #include "ipsec/liveness.h"
 #include "ipsec/ipsec_log.h"
@@ -119,7 +123,8 @@ void liveness_start(struct liveness *l)
 void liveness_stop(struct liveness *l)
 {
     l->stopped = true;
-    l->probing = l->speculating = false;
+    l->probing = false;
+    l->spec = LIVE_SPEC_NONE;
     l->retry_due_ms = 0;
     liveness_set(l, LIVE_DOWN, LIVE_R_STOP);
 }
@@ -134,50 +139,105 @@ static void liveness_probe_send(struct liveness *l)
     l->cb.probe(l->cb.arg, gaps, 3);
 }
 
+/* The speculative SA becomes the tunnel's SA. */
+static void liveness_promote(struct liveness *l)
+{
+    l->spec = LIVE_SPEC_NONE;
+    l->spec_beside_attempt = l->spec_unwanted = false;
+    l->last_rx_ms = liveness_now(l);
+    l->first_unanswered_tx_ms = 0;
+    l->probing = false;
+    l->cb.promote_spec(l->cb.arg);
+    liveness_set(l, LIVE_UP, LIVE_R_SPECULATIVE);
+}
+
 /* The peer is gone: drop its SA and re-key toward the VIP at once. */
 static void liveness_dead(struct liveness *l, enum liveness_reason why)
 {
-    bool spec = l->speculating;
-
     l->probing = false;
     l->first_unanswered_tx_ms = 0;
     liveness_set(l, LIVE_DOWN, why);
     l->cb.abandon(l->cb.arg);
     if (l->stopped)
         return;
-    if (spec) {
-        /* a speculative IKE SA is already on its way: it becomes the SA */
-        l->speculating = false;
+    if (l->spec == LIVE_SPEC_READY) {
+        liveness_promote(l);    /* make-before-break: it is up already */
+        return;
+    }
+    if (l->spec == LIVE_SPEC_STARTING) {
+        /* a speculative IKE SA is already on its way: it becomes the attempt */
+        l->spec_unwanted = false;
+        l->spec_beside_attempt = false;
         liveness_set(l, LIVE_CONNECTING, LIVE_R_SPECULATIVE);
         return;
     }
     liveness_connect(l, LIVE_R_RETRY);
 }
 
+/* Authenticated proof that the current SA's peer is alive: a suspicion
+ * ends, and a speculative SA started for it is not wanted. After a
+ * suspicion raised by unauthenticated input, such input is ignored for
+ * probe_interval_ms: a forger gets at most one probe and one extra SA per
+ * interval, never a failover. */
+static void liveness_proved_alive(struct liveness *l)
+{
+    if (l->spec == LIVE_SPEC_READY) {
+        l->spec = LIVE_SPEC_NONE;
+        l->cb.drop_spec(l->cb.arg);
+    } else if (l->spec == LIVE_SPEC_STARTING && !l->spec_beside_attempt) {
+        l->spec_unwanted = true;    /* dropped once it is up */
+    }
+    if (l->state != LIVE_SUSPECT)
+        return;
+    if (l->suspicion_unauth)
+        l->hints_quiet_until_ms = liveness_now(l) + l->cfg.probe_interval_ms;
+    l->suspicion_unauth = false;
+    liveness_set(l, LIVE_UP, LIVE_R_PROBE_OK);
+}
+
+/* A speculative SA is up. With no current SA (it died meanwhile, or only
+ * a half-open attempt raced it) it takes over; beside a current SA it
+ * waits for that SA's probe: the peer proving itself alive drops it, the
+ * probe failing promotes it. */
+static void liveness_spec_established(struct liveness *l)
+{
+    l->retry_wait_ms = l->cfg.retry_ms;
+    if (l->state == LIVE_DOWN || l->state == LIVE_CONNECTING) {
+        if (l->spec_beside_attempt)
+            l->cb.abandon(l->cb.arg);   /* the half-open first attempt */
+        liveness_promote(l);
+    } else if (l->spec_unwanted) {
+        l->spec = LIVE_SPEC_NONE;
+        l->spec_unwanted = false;
+        l->cb.drop_spec(l->cb.arg);
+    } else {
+        l->spec = LIVE_SPEC_READY;
+    }
+}
+
 void liveness_ike_established(struct liveness *l, bool speculative)
 {
+    if (speculative) {
+        liveness_spec_established(l);
+        return;
+    }
     l->last_rx_ms = liveness_now(l);
     l->first_unanswered_tx_ms = 0;
     l->retry_wait_ms = l->cfg.retry_ms;
     l->probe_due_ms = 0;
-    if (speculative) {
-        /* make-before-break: the new SA is authenticated, the old one goes */
-        l->speculating = false;
-        l->probing = false;
-        if (l->state == LIVE_UP || l->state == LIVE_SUSPECT || l->spec_beside_attempt)
-            l->cb.abandon(l->cb.arg);
-        l->spec_beside_attempt = false;
-    }
     l->probing = false;
-    liveness_set(l, LIVE_UP, speculative ? LIVE_R_SPECULATIVE : LIVE_R_ESTABLISHED);
+    liveness_set(l, LIVE_UP, LIVE_R_ESTABLISHED);
 }
 
 void liveness_ike_failed(struct liveness *l, bool speculative)
 {
     if (speculative) {
-        l->speculating = false;
-        l->spec_beside_attempt = false;
-        return;     /* the current SA, if any, carries on */
+        bool was_the_attempt = l->state == LIVE_CONNECTING && !l->spec_beside_attempt;
+
+        l->spec = LIVE_SPEC_NONE;
+        l->spec_beside_attempt = l->spec_unwanted = false;
+        if (!was_the_attempt)
+            return;     /* the current SA, if any, carries on */
     }
     if (l->stopped)
         return;
@@ -191,8 +251,7 @@ void liveness_probe_ok(struct liveness *l)
     l->probing = false;
     l->last_rx_ms = liveness_now(l);
     l->first_unanswered_tx_ms = 0;
-    if (l->state == LIVE_SUSPECT)
-        liveness_set(l, LIVE_UP, LIVE_R_PROBE_OK);
+    liveness_proved_alive(l);
 }
 
 void liveness_probe_timeout(struct liveness *l)
@@ -203,7 +262,7 @@ void liveness_probe_timeout(struct liveness *l)
         /* the probe's answer is late, but the peer spoke meanwhile
          * (ESP that verified, or an IKE message): it is alive */
         l->probing = false;
-        liveness_set(l, LIVE_UP, LIVE_R_PROBE_OK);
+        liveness_proved_alive(l);
         return;
     }
     liveness_dead(l, LIVE_R_PROBE_TIMEOUT);
@@ -242,12 +301,16 @@ static uint64_t liveness_probe_due(const struct liveness *l)
     return l->last_rx_ms + quiet;
 }
 
-void liveness_authentic_rx(struct liveness *l)
+void liveness_authentic_rx(struct liveness *l, bool from_current_sa)
 {
+    /* with a speculative SA up beside the current one, ESP cannot tell
+     * which peer sent it: only the current SA's own IKE messages count */
+    if (!from_current_sa && l->spec == LIVE_SPEC_READY)
+        return;
     l->last_rx_ms = liveness_now(l);
     l->first_unanswered_tx_ms = 0;
-    if (l->state == LIVE_SUSPECT && !l->speculating)
-        liveness_set(l, LIVE_UP, LIVE_R_PROBE_OK);
+    if (l->state == LIVE_SUSPECT || l->spec != LIVE_SPEC_NONE)
+        liveness_proved_alive(l);
 }
 
 static bool liveness_hint_means_state_lost(enum liveness_hint h)
@@ -255,10 +318,20 @@ static bool liveness_hint_means_state_lost(enum liveness_hint h)
     return h == LIVE_HINT_INVALID_IKE_SPI || h == LIVE_HINT_UNKNOWN_SPI;
 }
 
+/* Hints anyone on the path (or off it, spoofing the VIP) can send. */
+static bool liveness_hint_unauthenticated(enum liveness_hint h)
+{
+    return h == LIVE_HINT_INVALID_IKE_SPI || h == LIVE_HINT_UNKNOWN_SPI || h == LIVE_HINT_ICMP_UNREACH;
+}
+
 void liveness_hint(struct liveness *l, enum liveness_hint h)
 {
     if (l->stopped)
         return;
+    if (liveness_hint_unauthenticated(h) && liveness_now(l) < l->hints_quiet_until_ms) {
+        l->n_hints_ignored++;
+        return;
+    }
     if (l->state == LIVE_DOWN) {
         liveness_connect(l, LIVE_R_RETRY);     /* a client is waiting: do not back off */
         return;
@@ -267,9 +340,9 @@ void liveness_hint(struct liveness *l, enum liveness_hint h)
         /* the VIP moved while our IKE SA was half open (its holder does
          * not know the SA): start afresh beside it instead of waiting for
          * the old attempt's retransmissions to run out */
-        if (l->cfg.speculative && h == LIVE_HINT_INVALID_IKE_SPI && !l->speculating) {
+        if (l->cfg.speculative && h == LIVE_HINT_INVALID_IKE_SPI && l->spec == LIVE_SPEC_NONE) {
             ipsec_log(IPSEC_LOG_INFO, "event=liveness_hint hint=%s state=connecting", liveness_hint_name(h));
-            l->speculating = true;
+            l->spec = LIVE_SPEC_STARTING;
             l->spec_beside_attempt = true;
             l->cb.start_ike(l->cb.arg, true);
         }
@@ -280,12 +353,14 @@ void liveness_hint(struct liveness *l, enum liveness_hint h)
     ipsec_log(IPSEC_LOG_INFO, "event=liveness_hint hint=%s state=%s", liveness_hint_name(h),
               liveness_state_name(l->state));
     if (l->state == LIVE_UP) {
+        l->suspicion_unauth = liveness_hint_unauthenticated(h);
         liveness_set(l, LIVE_SUSPECT, LIVE_R_HINT);
         if (!l->probing)
             liveness_probe_send(l);
     }
-    if (l->cfg.speculative && liveness_hint_means_state_lost(h) && !l->speculating) {
-        l->speculating = true;
+    if (l->cfg.speculative && liveness_hint_means_state_lost(h) && l->spec == LIVE_SPEC_NONE) {
+        l->spec = LIVE_SPEC_STARTING;
+        l->spec_unwanted = false;
         l->cb.start_ike(l->cb.arg, true);
     }
 }

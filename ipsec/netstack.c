@@ -96,6 +96,29 @@ static void netstack_tx_oversize(struct netstack *ns, struct netstack_tunnel *t,
     free(buf);
 }
 
+/* Does this IPv4 packet ask the peer for an answer? TCP data, SYN and FIN
+ * do; a pure ACK (or RST) does not, so sending one is no reason to expect
+ * traffic back (liveness counts only the former as "data sent"). */
+static bool netstack_wants_answer(const uint8_t *pkt, size_t len)
+{
+    size_t ihl, thl, tot;
+
+    if (len < 20 || (pkt[0] >> 4) != 4 || pkt[9] != 6)
+        return true;        /* not TCP: count it */
+    ihl = (size_t)(pkt[0] & 0x0f) * 4;
+    tot = (size_t)pkt[2] << 8 | pkt[3];
+    if (ihl < 20 || tot > len || ihl + 20 > tot)
+        return true;
+    thl = (size_t)(pkt[ihl + 12] >> 4) * 4;
+    if (thl < 20 || ihl + thl > tot)
+        return true;
+    if (pkt[ihl + 13] & 0x03)           /* FIN or SYN */
+        return true;
+    if (pkt[ihl + 13] & 0x04)           /* RST: nothing comes back */
+        return false;
+    return tot > ihl + thl;             /* payload */
+}
+
 void netstack__ip_output(void *nsv, uint32_t dst, const uint8_t *pkt, size_t len)
 {
     struct netstack *ns = nsv;
@@ -111,7 +134,8 @@ void netstack__ip_output(void *nsv, uint32_t dst, const uint8_t *pkt, size_t len
         return;
     }
     ns->st.tx_pkts++;
-    netstack_event(ns, t, NETSTACK_EV_DATA_SENT);
+    if (netstack_wants_answer(pkt, len))
+        netstack_event(ns, t, NETSTACK_EV_DATA_SENT);
     if (len + ESP_OUT_TAILROOM > NETSTACK_TX_SLOT) {
         netstack_tx_oversize(ns, t, sa, pkt, len);
         return;
@@ -153,8 +177,9 @@ void netstack_esp_input(void *nsv, uint8_t *pkt, size_t len, size_t headroom,
     rc = esp_input(ns->db, pkt, len, headroom, src, dst, &ip, &ip_len, &sa);
     if (rc < 0) {
         ns->st.rx_esp_errors++;
-        if (rc == ESP_E_UNKNOWN_SPI)
-            netstack_event(ns, NULL, NETSTACK_EV_UNKNOWN_SPI);
+        /* a hint only when it comes from a tunnel's peer address */
+        if (rc == ESP_E_UNKNOWN_SPI && (t = netstack_tunnel_find(ns, from->sin_addr.s_addr)) != NULL)
+            netstack_event(ns, t, NETSTACK_EV_UNKNOWN_SPI);
         return;
     }
     if (src == ns->local_addr) {

@@ -58,11 +58,13 @@ struct netstack_tunnel_config {
 };
 
 /* Data-path events for the liveness module (it alone decides what they
- * mean). t is NULL for NETSTACK_EV_UNKNOWN_SPI. */
+ * mean). */
 enum netstack_event {
-    NETSTACK_EV_DATA_SENT = 1,      /* a packet left on t's SA */
+    NETSTACK_EV_DATA_SENT = 1,      /* a packet that wants an answer (TCP data, SYN, FIN;
+                                     * not a pure ACK) left on t's SA */
     NETSTACK_EV_AUTH_RX = 2,        /* an authentic packet arrived on t */
-    NETSTACK_EV_UNKNOWN_SPI = 3,    /* ESP for an SPI we do not know */
+    NETSTACK_EV_UNKNOWN_SPI = 3,    /* ESP for an SPI we do not know, from t's peer address
+                                     * (from anywhere else it is only counted) */
     NETSTACK_EV_NO_SA = 4,          /* a packet for t found no outbound SA */
 };
 typedef void netstack_event_fn(void *arg, struct netstack_tunnel *t,

@@ -106,16 +106,42 @@ static void tunnel_start_ike(void *arg, bool speculative)
     struct tunnel *t = arg;
     struct ike_sa *sa = NULL;
 
-    if (ike_ctx_initiate(t->m->io.ctx, t->index, true, &sa) != 0) {
+    /* a speculative SA carries no INITIAL_CONTACT: the current SA's
+     * node may be alive, and it would delete the SA our sessions use */
+    if (ike_ctx_initiate(t->m->io.ctx, t->index, !speculative, &sa) != 0) {
         ipsec_log(IPSEC_LOG_ERROR, "event=tunnel_initiate_failed tunnel=%s", t->name);
         liveness_ike_failed(&t->live, speculative);
         return;
     }
-    if (speculative)
+    if (speculative) {
+        ike_sa_hold_outbound(sa);
         t->spec = sa;
-    else
+    } else {
         t->cur = sa;
+    }
     ike_io_kick(&t->m->io);
+}
+
+static void tunnel_promote_spec(void *arg)
+{
+    struct tunnel *t = arg;
+
+    t->cur = t->spec;
+    t->spec = NULL;
+    if (t->cur != NULL)
+        ike_sa_release_outbound(t->cur);
+    ipsec_log(IPSEC_LOG_INFO, "event=tunnel_speculative_sa tunnel=%s action=promote", t->name);
+}
+
+static void tunnel_drop_spec(void *arg)
+{
+    struct tunnel *t = arg;
+    struct ike_sa *sa = t->spec;
+
+    t->spec = NULL;
+    ipsec_log(IPSEC_LOG_INFO, "event=tunnel_speculative_sa tunnel=%s action=drop reason=peer_alive", t->name);
+    if (sa != NULL)
+        (void)ike_sa_delete(sa);
 }
 
 static void tunnel_probe(void *arg, const unsigned *gaps, int n)
@@ -167,13 +193,7 @@ static void tunnel_initiator_event(struct tunnel *t, struct ike_sa *sa, enum ike
         return;     /* an SA we already let go of */
     switch (ev) {
     case IKE_EV_ESTABLISHED:
-        if (spec) {
-            liveness_ike_established(&t->live, true);  /* abandons the old current SA */
-            t->cur = sa;
-            t->spec = NULL;
-        } else {
-            liveness_ike_established(&t->live, false);
-        }
+        liveness_ike_established(&t->live, spec);   /* a speculative SA may be promoted or dropped */
         break;
     case IKE_EV_AUTH_FAILED:
     case IKE_EV_FAILED:
@@ -210,11 +230,12 @@ static void tunnel_initiator_event(struct tunnel *t, struct ike_sa *sa, enum ike
         break;
     case IKE_EV_PEER_ALIVE:
         if (!spec)
-            liveness_authentic_rx(&t->live);
+            liveness_authentic_rx(&t->live, true);
         break;
     case IKE_EV_SA_GONE:
         if (spec) {
             t->spec = NULL;
+            liveness_ike_failed(&t->live, true);
         } else if (sa == t->cur) {
             t->cur = NULL;      /* lost without an event we acted on: treat as dead */
             liveness_probe_timeout(&t->live);
@@ -287,23 +308,17 @@ static void tunnel_on_netstack_event(void *arg, struct netstack_tunnel *nt, enum
     struct tunnel_mgr *m = arg;
     struct tunnel *t = tunnel_of_nt(m, nt);
 
-    if (ev == NETSTACK_EV_UNKNOWN_SPI) {
-        for (int i = 0; i < m->n; i++) {
-            if (m->t[i]->initiator) {
-                liveness_hint(&m->t[i]->live, LIVE_HINT_UNKNOWN_SPI);
-                tunnel_kick(m->t[i]);
-            }
-        }
-        return;
-    }
     if (t == NULL || !t->initiator)
         return;
     switch (ev) {
+    case NETSTACK_EV_UNKNOWN_SPI:       /* from the VIP's address (netstack checked) */
+        liveness_hint(&t->live, LIVE_HINT_UNKNOWN_SPI);
+        break;
     case NETSTACK_EV_DATA_SENT:
         liveness_data_sent(&t->live);
         break;
     case NETSTACK_EV_AUTH_RX:
-        liveness_authentic_rx(&t->live);
+        liveness_authentic_rx(&t->live, false);
         break;
     case NETSTACK_EV_NO_SA:
         liveness_hint(&t->live, LIVE_HINT_SYN_UNANSWERED);  /* traffic waits for an SA */
@@ -429,6 +444,7 @@ int tunnel_add(struct tunnel_mgr *m, const struct ike_peer_config *pc, const str
     t->timer.data = t;
     lcb = (struct liveness_callbacks){ .arg = t, .now_ms = tunnel_now, .start_ike = tunnel_start_ike,
                                        .probe = tunnel_probe, .abandon = tunnel_abandon,
+                                       .promote_spec = tunnel_promote_spec, .drop_spec = tunnel_drop_spec,
                                        .state_changed = tunnel_state_changed };
     liveness_init(&t->live, lc, &lcb);
     if (t->initiator) {

@@ -133,11 +133,16 @@ static void kid_activate(void *arg, struct ike_sa *sa, uint32_t spi_in)
             s->kids[i].out_pending = false;
 }
 
+/* Set by a test: runs inside every event callback, as the tunnel layer does. */
+static void (*event_hook)(struct side *s, struct ike_sa *sa, enum ike_event ev);
+
 static void on_event(void *arg, struct ike_sa *sa, enum ike_event ev)
 {
     struct side *s = arg;
 
     s->events[ev]++;
+    if (event_hook != NULL)
+        event_hook(s, sa, ev);
     if (ev == IKE_EV_ESTABLISHED || ev == IKE_EV_IKE_REKEYED)
         s->last_sa = sa;
     if (ev == IKE_EV_SA_GONE && s->last_sa == sa)
@@ -1199,6 +1204,203 @@ static void test_certificate_loading_errors_name_the_file(void **state)
     assert_null(a);
 }
 
+/* Establish an SA and return its first probe, taken off the wire. */
+static struct packet establish_and_take_probe(void)
+{
+    struct ike_peer_config fc = base_config(true), bc = base_config(false);
+    static const unsigned sched[] = { 1000 };
+    struct packet probe;
+
+    establish(&fc, &bc);
+    assert_int_equal(ike_sa_probe(fe.last_sa, sched, 1), 0);
+    assert_int_equal(q_len, 1);
+    probe = queue[0];
+    q_len = 0;
+    return probe;
+}
+
+/* The node restarted: it knows no SA; returns its INVALID_IKE_SPI answer. */
+static struct packet restart_node_and_take_answer(const struct packet *probe)
+{
+    struct ike_peer_config bc = base_config(false);
+    struct packet answer;
+
+    ike_ctx_free(&be.ctx);
+    side_ctx(&be);
+    ike_ctx_add_peer(be.ctx, &bc);
+    ike_ctx_input(be.ctx, probe->src, 4500, probe->dst, probe->data, probe->len);
+    assert_int_equal(q_len, 1);
+    answer = queue[0];
+    q_len = 0;
+    return answer;
+}
+
+/* ---- object lifetime and unauthenticated input (issue 15) ---- */
+
+static struct ike_sa *doomed_sas[2];
+
+/* What tunnel_abandon does on a dead peer: drop every SA, the one whose
+ * event this is and the one the caller's walk visits next. */
+static void abandon_all_on_timeout(struct side *s, struct ike_sa *sa, enum ike_event ev)
+{
+    (void)s;
+    (void)sa;
+    if (ev != IKE_EV_PROBE_TIMEOUT)
+        return;
+    for (int i = 0; i < 2; i++) {
+        if (doomed_sas[i] != NULL)
+            ike_sa_abandon(doomed_sas[i]);
+        doomed_sas[i] = NULL;
+    }
+}
+
+static void test_a_callback_may_destroy_any_sa_while_the_tick_walks_them(void **state)
+{
+    struct ike_peer_config fc = base_config(true), bc = base_config(false);
+    static const unsigned sched[] = { 50, 50, 100 };
+
+    (void)state;
+    establish(&fc, &bc);
+    doomed_sas[1] = fe.last_sa;
+    assert_int_equal(ike_ctx_initiate(fe.ctx, 0, false, NULL), 0);
+    pump();
+    doomed_sas[0] = fe.last_sa;                 /* the newer SA: first in the walk */
+    assert_ptr_not_equal(doomed_sas[0], doomed_sas[1]);
+    ike_ctx_free(&be.ctx);                      /* the node died */
+    assert_int_equal(ike_sa_probe(doomed_sas[0], sched, 3), 0);
+    assert_int_equal(ike_sa_probe(doomed_sas[1], sched, 3), 0);
+    event_hook = abandon_all_on_timeout;
+    advance(300);                               /* ASan: no use after free */
+    event_hook = NULL;
+    assert_int_equal(fe.events[IKE_EV_PROBE_TIMEOUT], 1);
+    assert_int_equal(fe.events[IKE_EV_SA_GONE], 2);
+    assert_int_equal(ike_ctx_count_sas(fe.ctx), 0);
+    assert_int_equal(live_kids(&fe), 0);
+}
+
+/* RFC 7296 §2.23: a forged message under the live SPIs from another port
+ * must not redirect the SA; an authentic one (a NAT rebinding) does. */
+static void test_the_peer_port_follows_only_authenticated_messages(void **state)
+{
+    struct packet probe, forged;
+
+    (void)state;
+    probe = establish_and_take_probe();
+    forged = probe;
+    forged.data[forged.len - 1] ^= 1;          /* the ICV no longer verifies */
+    ike_ctx_input(be.ctx, forged.src, 4999, forged.dst, forged.data, forged.len);
+    assert_int_equal(ike_sa_peer_port(be.last_sa), 4500);
+    assert_int_equal(q_len, 0);
+    ike_ctx_input(be.ctx, probe.src, 4501, probe.dst, probe.data, probe.len);
+    assert_int_equal(ike_sa_peer_port(be.last_sa), 4501);
+    assert_int_equal(q_len, 1);
+    assert_int_equal(queue[0].port, 4501);
+}
+
+static void test_cached_responses_are_resent_only_for_the_same_request_and_rate_limited(void **state)
+{
+    struct packet probe, other;
+    uint64_t dropped;
+
+    (void)state;
+    probe = establish_and_take_probe();
+    ike_ctx_input(be.ctx, probe.src, 4500, probe.dst, probe.data, probe.len);
+    assert_int_equal(q_len, 1);                 /* the answer */
+    q_len = 0;
+    other = probe;                              /* same Message ID, other bytes */
+    other.data[other.len - 1] ^= 1;
+    dropped = ike_ctx_stats(be.ctx)->dropped;
+    ike_ctx_input(be.ctx, other.src, 4999, other.dst, other.data, other.len);
+    assert_int_equal(q_len, 0);
+    assert_int_equal(ike_ctx_stats(be.ctx)->dropped, dropped + 1);
+    for (int i = 0; i < 50; i++) {
+        ike_ctx_input(be.ctx, probe.src, 4999, probe.dst, probe.data, probe.len);
+        assert_true(q_len <= IKE_RESENDS_PER_SEC);
+        if (q_len > 0)
+            assert_int_equal(queue[q_len - 1].port, 4500);  /* to the authenticated port */
+    }
+    assert_int_equal(q_len, IKE_RESENDS_PER_SEC);
+    q_len = 0;
+    now_ms += 1000;
+    ike_ctx_input(be.ctx, probe.src, 4500, probe.dst, probe.data, probe.len);
+    assert_int_equal(q_len, 1);
+}
+
+static void test_invalid_ike_spi_counts_only_from_the_peer_address(void **state)
+{
+    struct packet probe, notify;
+
+    (void)state;
+    probe = establish_and_take_probe();
+    notify = restart_node_and_take_answer(&probe);
+    ike_ctx_input(fe.ctx, inet_addr("10.99.2.66"), 4500, notify.dst, notify.data, notify.len);
+    assert_int_equal(fe.events[IKE_EV_INVALID_SPI], 0);
+    ike_ctx_input(fe.ctx, notify.src, 4500, notify.dst, notify.data, notify.len);
+    assert_int_equal(fe.events[IKE_EV_INVALID_SPI], 1);
+}
+
+/* A probe asked for while a rekey waits for its answer rides on that
+ * request: a dead peer is found on the probe's schedule, not after the
+ * rekey's own (much slower) retransmissions. */
+static void test_a_probe_behind_an_outstanding_request_keeps_its_schedule(void **state)
+{
+    struct ike_peer_config fc = base_config(true), bc = base_config(false);
+    static const unsigned sched[] = { 50, 50, 100 };
+
+    (void)state;
+    establish(&fc, &bc);
+    ike_ctx_free(&be.ctx);
+    assert_int_equal(ike_sa_rekey_child(fe.last_sa), 0);
+    q_len = 0;
+    assert_int_equal(ike_sa_probe(fe.last_sa, sched, 3), 0);
+    assert_int_equal(q_len, 1);                 /* the outstanding request, sent again */
+    advance(199);
+    assert_int_equal(fe.events[IKE_EV_PROBE_TIMEOUT], 0);
+    advance(1);
+    assert_int_equal(fe.events[IKE_EV_PROBE_TIMEOUT], 1);
+}
+
+static void test_a_probe_behind_an_outstanding_request_is_answered_by_its_answer(void **state)
+{
+    struct ike_peer_config fc = base_config(true), bc = base_config(false);
+    static const unsigned sched[] = { 50, 50, 100 };
+
+    (void)state;
+    establish(&fc, &bc);
+    assert_int_equal(ike_sa_rekey_child(fe.last_sa), 0);
+    assert_int_equal(ike_sa_probe(fe.last_sa, sched, 3), 0);
+    pump();
+    assert_int_equal(fe.events[IKE_EV_PROBE_OK], 1);
+    advance(1000);
+    assert_int_equal(fe.events[IKE_EV_PROBE_TIMEOUT], 0);
+}
+
+/* A speculative SA's CHILD SAs carry nothing of ours until released. */
+static void test_a_held_sa_installs_its_child_inbound_only_until_released(void **state)
+{
+    struct ike_peer_config fc = base_config(true), bc = base_config(false);
+    struct ike_sa *sa = NULL;
+
+    (void)state;
+    side_ctx(&fe);
+    side_ctx(&be);
+    ike_ctx_add_peer(fe.ctx, &fc);
+    ike_ctx_add_peer(be.ctx, &bc);
+    assert_int_equal(ike_ctx_initiate(fe.ctx, 0, false, &sa), 0);
+    ike_sa_hold_outbound(sa);
+    pump();
+    assert_int_equal(fe.events[IKE_EV_ESTABLISHED], 1);
+    assert_int_equal(live_kids(&fe), 1);
+    advance(5000);                              /* no fallback activation while held */
+    for (int i = 0; i < MAX_SAS; i++)
+        if (fe.kids[i].live)
+            assert_true(fe.kids[i].out_pending);
+    ike_sa_release_outbound(sa);
+    for (int i = 0; i < MAX_SAS; i++)
+        if (fe.kids[i].live)
+            assert_false(fe.kids[i].out_pending);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1211,6 +1413,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lost_messages_are_retransmitted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused_request_is_retransmitted_without_backoff, setup, teardown),
         cmocka_unit_test_setup_teardown(test_duplicate_requests_are_answered_from_cache, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_callback_may_destroy_any_sa_while_the_tick_walks_them, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_the_peer_port_follows_only_authenticated_messages, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cached_responses_are_resent_only_for_the_same_request_and_rate_limited, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_invalid_ike_spi_counts_only_from_the_peer_address, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_probe_behind_an_outstanding_request_keeps_its_schedule, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_probe_behind_an_outstanding_request_is_answered_by_its_answer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_held_sa_installs_its_child_inbound_only_until_released, setup, teardown),
         cmocka_unit_test_setup_teardown(test_liveness_probe_is_answered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_probe_to_a_silent_peer_times_out_on_schedule, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete_removes_both_sides, setup, teardown),

@@ -11,7 +11,7 @@
 #include "ipsec/liveness.h"
 
 static uint64_t now = 10000;
-static int starts, spec_starts, probes, abandons;
+static int starts, spec_starts, probes, abandons, promotes, drops;
 static unsigned last_gaps[3];
 static struct liveness L;
 
@@ -25,17 +25,20 @@ static void probe(void *a, const unsigned *g, int n)
     memcpy(last_gaps, g, sizeof(last_gaps));
 }
 static void abandon(void *a) { (void)a; abandons++; }
+static void promote_spec(void *a) { (void)a; promotes++; }
+static void drop_spec(void *a) { (void)a; drops++; }
 
 static const struct liveness_config cfg = { .probe_interval_ms = 1000, .dead_after_ms = 300, .stall_ms = 150,
                                             .retry_ms = 200, .retry_max_ms = 1600, .speculative = true };
 
 static int setup(void **state)
 {
-    struct liveness_callbacks cb = { .now_ms = fake_now, .start_ike = start_ike, .probe = probe, .abandon = abandon };
+    struct liveness_callbacks cb = { .now_ms = fake_now, .start_ike = start_ike, .probe = probe, .abandon = abandon,
+                                     .promote_spec = promote_spec, .drop_spec = drop_spec };
 
     (void)state;
     now = 10000;
-    starts = spec_starts = probes = abandons = 0;
+    starts = spec_starts = probes = abandons = promotes = drops = 0;
     liveness_init(&L, &cfg, &cb);
     return 0;
 }
@@ -149,11 +152,11 @@ static void test_stalled_data_makes_the_tunnel_suspect_and_traffic_clears_it(voi
     assert_int_equal(L.state, LIVE_SUSPECT);
     assert_int_equal(probes, 1);
     assert_int_equal(spec_starts, 0);          /* a stall alone does not re-key */
-    liveness_authentic_rx(&L);
+    liveness_authentic_rx(&L, false);
     assert_int_equal(L.state, LIVE_UP);
 }
 
-static void test_invalid_ike_spi_starts_a_speculative_rekey_and_switches_when_it_is_up(void **state)
+static void test_invalid_ike_spi_starts_a_speculative_sa_that_takes_over_when_the_probe_fails(void **state)
 {
     (void)state;
     bring_up();
@@ -164,9 +167,119 @@ static void test_invalid_ike_spi_starts_a_speculative_rekey_and_switches_when_it
     liveness_hint(&L, LIVE_HINT_UNKNOWN_SPI);  /* no second speculation */
     assert_int_equal(spec_starts, 1);
     liveness_ike_established(&L, true);
-    assert_int_equal(abandons, 1);             /* the old SA goes only now */
+    assert_int_equal(abandons, 0);             /* up, but the current SA's probe decides */
+    assert_int_equal(L.spec, LIVE_SPEC_READY);
+    assert_int_equal(L.state, LIVE_SUSPECT);
+    now += 300;
+    liveness_probe_timeout(&L);
+    assert_int_equal(abandons, 1);
+    assert_int_equal(promotes, 1);             /* no new handshake */
+    assert_int_equal(starts, 1);
     assert_int_equal(L.state, LIVE_UP);
     assert_int_equal(L.history[L.n_history - 1].why, LIVE_R_SPECULATIVE);
+}
+
+static void test_a_forged_hint_answered_by_the_peer_drops_the_speculative_sa(void **state)
+{
+    (void)state;
+    bring_up();
+    liveness_hint(&L, LIVE_HINT_INVALID_IKE_SPI);
+    liveness_probe_ok(&L);                      /* the current peer answered first */
+    assert_int_equal(L.state, LIVE_UP);
+    liveness_ike_established(&L, true);
+    assert_int_equal(drops, 1);
+    assert_int_equal(promotes + abandons, 0);
+    assert_int_equal(L.spec, LIVE_SPEC_NONE);
+    assert_int_equal(L.state, LIVE_UP);
+}
+
+static void test_a_speculative_sa_already_up_is_dropped_when_the_peer_answers(void **state)
+{
+    (void)state;
+    bring_up();
+    liveness_hint(&L, LIVE_HINT_UNKNOWN_SPI);
+    liveness_ike_established(&L, true);
+    liveness_probe_ok(&L);
+    assert_int_equal(drops, 1);
+    assert_int_equal(promotes + abandons, 0);
+    assert_int_equal(L.state, LIVE_UP);
+}
+
+static void test_esp_does_not_vouch_for_the_current_peer_while_a_speculative_sa_is_up(void **state)
+{
+    (void)state;
+    bring_up();
+    liveness_hint(&L, LIVE_HINT_UNKNOWN_SPI);
+    liveness_ike_established(&L, true);
+    now += 100;
+    liveness_authentic_rx(&L, false);           /* may be the new node's ESP */
+    assert_int_equal(L.state, LIVE_SUSPECT);
+    assert_int_equal(drops, 0);
+    now += 200;
+    liveness_probe_timeout(&L);
+    assert_int_equal(promotes, 1);
+    assert_int_equal(L.state, LIVE_UP);
+}
+
+static void test_after_a_disproved_forged_hint_more_are_ignored_for_the_probe_interval(void **state)
+{
+    (void)state;
+    bring_up();
+    liveness_hint(&L, LIVE_HINT_INVALID_IKE_SPI);
+    liveness_probe_ok(&L);
+    liveness_ike_established(&L, true);
+    for (int i = 0; i < 300; i++) {
+        liveness_hint(&L, i % 2 ? LIVE_HINT_UNKNOWN_SPI : LIVE_HINT_INVALID_IKE_SPI);
+        liveness_hint(&L, LIVE_HINT_ICMP_UNREACH);
+        now += 1;
+    }
+    assert_int_equal(probes, 1);
+    assert_int_equal(spec_starts, 1);
+    assert_int_equal(L.n_hints_ignored, 600);
+    assert_int_equal(L.state, LIVE_UP);
+    liveness_hint(&L, LIVE_HINT_STALL);         /* our own observation is never muted */
+    assert_int_equal(L.state, LIVE_SUSPECT);
+    liveness_probe_ok(&L);
+    now += 1000;
+    liveness_hint(&L, LIVE_HINT_UNKNOWN_SPI);   /* the interval is over */
+    assert_int_equal(L.state, LIVE_SUSPECT);
+    assert_int_equal(spec_starts, 2);
+}
+
+static void test_outbound_only_traffic_to_a_dead_peer_is_found_within_stall_and_dead_after(void **state)
+{
+    uint64_t t0;
+
+    (void)state;
+    bring_up();
+    now += 500;
+    t0 = now;
+    for (int i = 0; i < 4 && L.state == LIVE_UP; i++) {
+        liveness_data_sent(&L);                 /* a new stream's SYN every 50 ms */
+        advance(50);
+    }
+    assert_int_equal(L.state, LIVE_SUSPECT);
+    assert_true(now - t0 <= cfg.stall_ms + 50);
+    assert_int_equal(probes, 1);
+    liveness_data_sent(&L);                     /* more SYNs prove nothing */
+    now += cfg.dead_after_ms;
+    liveness_probe_timeout(&L);
+    assert_int_equal(abandons, 1);
+    assert_int_equal(L.state, LIVE_CONNECTING);
+}
+
+static void test_a_speculative_attempt_that_replaced_a_dead_sa_and_fails_is_retried(void **state)
+{
+    (void)state;
+    bring_up();
+    liveness_hint(&L, LIVE_HINT_UNKNOWN_SPI);
+    liveness_probe_timeout(&L);
+    assert_int_equal(L.state, LIVE_CONNECTING);
+    liveness_ike_failed(&L, true);
+    assert_int_equal(L.state, LIVE_DOWN);
+    advance(cfg.retry_ms);
+    assert_int_equal(L.state, LIVE_CONNECTING);
+    assert_int_equal(starts, 2);
 }
 
 static void test_probe_timeout_during_speculation_waits_for_the_speculative_sa(void **state)
@@ -180,6 +293,7 @@ static void test_probe_timeout_during_speculation_waits_for_the_speculative_sa(v
     assert_int_equal(L.state, LIVE_CONNECTING);
     liveness_ike_established(&L, true);
     assert_int_equal(abandons, 1);
+    assert_int_equal(promotes, 1);
     assert_int_equal(L.state, LIVE_UP);
 }
 
@@ -189,7 +303,7 @@ static void test_a_late_probe_answer_is_excused_by_other_authentic_traffic(void 
     bring_up();
     liveness_hint(&L, LIVE_HINT_STALL);
     now += 100;
-    liveness_authentic_rx(&L);      /* ESP verified: the peer is there */
+    liveness_authentic_rx(&L, false);      /* ESP verified: the peer is there */
     now += 200;
     liveness_probe_timeout(&L);     /* its IKE answer was slow (busy with a rekey) */
     assert_int_equal(abandons, 0);
@@ -259,7 +373,8 @@ static void test_invalid_ike_spi_while_connecting_starts_afresh(void **state)
     liveness_ike_established(&L, true);
     assert_int_equal(abandons, 1);                      /* the half-open SA is let go */
     assert_int_equal(L.state, LIVE_UP);
-    assert_false(L.speculating);
+    assert_int_equal(promotes, 1);
+    assert_int_equal(L.spec, LIVE_SPEC_NONE);
 }
 
 static void test_failed_speculation_keeps_the_current_sa(void **state)
@@ -295,7 +410,13 @@ int main(void)
         cmocka_unit_test_setup(test_unanswered_probe_abandons_the_sa_and_rekeys_at_once, setup),
         cmocka_unit_test_setup(test_invalid_ike_spi_while_connecting_starts_afresh, setup),
         cmocka_unit_test_setup(test_stalled_data_makes_the_tunnel_suspect_and_traffic_clears_it, setup),
-        cmocka_unit_test_setup(test_invalid_ike_spi_starts_a_speculative_rekey_and_switches_when_it_is_up, setup),
+        cmocka_unit_test_setup(test_invalid_ike_spi_starts_a_speculative_sa_that_takes_over_when_the_probe_fails, setup),
+        cmocka_unit_test_setup(test_a_forged_hint_answered_by_the_peer_drops_the_speculative_sa, setup),
+        cmocka_unit_test_setup(test_a_speculative_sa_already_up_is_dropped_when_the_peer_answers, setup),
+        cmocka_unit_test_setup(test_esp_does_not_vouch_for_the_current_peer_while_a_speculative_sa_is_up, setup),
+        cmocka_unit_test_setup(test_after_a_disproved_forged_hint_more_are_ignored_for_the_probe_interval, setup),
+        cmocka_unit_test_setup(test_outbound_only_traffic_to_a_dead_peer_is_found_within_stall_and_dead_after, setup),
+        cmocka_unit_test_setup(test_a_speculative_attempt_that_replaced_a_dead_sa_and_fails_is_retried, setup),
         cmocka_unit_test_setup(test_probe_timeout_during_speculation_waits_for_the_speculative_sa, setup),
         cmocka_unit_test_setup(test_a_late_probe_answer_is_excused_by_other_authentic_traffic, setup),
         cmocka_unit_test_setup(test_authenticated_delete_rekeys_at_once, setup),

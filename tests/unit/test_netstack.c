@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "tests/unit/netstack_test_util.h"
+#include "ipsec/netstack_lwip.h"
 
 static void test_mss_fills_the_path_mtu_exactly(void **state)
 {
@@ -219,14 +220,58 @@ static void test_packets_claiming_our_address_are_dropped(void **state)
     netstack_get_stats(m.ns, &st);
     assert_int_equal(st.rx_own_src, 1);
     assert_int_equal(st.rx_pkts, 0);
-    /* ESP on an SPI nobody installed: counted and reported as a hint. */
+    /* ESP on an SPI nobody installed: counted; a hint only when it comes
+     * from a tunnel's peer address (anyone else is only counted). */
     memset(junk, 0x5A, sizeof(junk));
     netstack_esp_input(m.ns, junk + 16, sizeof(junk) - 16, 16, &m.addr);
     netstack_get_stats(m.ns, &st);
     assert_int_equal(st.rx_esp_errors, 1);
+    assert_int_equal(ev.unknown_spi, 0);
+    {
+        struct sockaddr_in from = m.addr;
+
+        from.sin_addr.s_addr = NTU_PEER;
+        memset(junk, 0x5A, sizeof(junk));
+        netstack_esp_input(m.ns, junk + 16, sizeof(junk) - 16, 16, &from);
+    }
+    netstack_get_stats(m.ns, &st);
+    assert_int_equal(st.rx_esp_errors, 2);
     assert_int_equal(ev.unknown_spi, 1);
     assert_int_equal(ev.auth_rx, 0);
     esp_sadb_free(&tx);
+    ntu_close(&m);
+}
+
+/* Liveness counts only what asks the peer for an answer: data, SYN, FIN.
+ * A pure ACK (what we send after every response) must not, or a healthy
+ * tunnel turns SUSPECT after each request/response. */
+static void test_only_segments_that_want_an_answer_count_as_data_sent(void **state)
+{
+    struct ntu m;
+    struct events ev = { 0 };
+    static uint8_t pkt[128];
+    size_t len;
+
+    (void)state;
+    assert_int_equal(ntu_open(&m, 0), 0);
+    netstack_set_event_cb(m.ns, on_event, &ev);
+    len = ett_ipv4_tcp(pkt, NTU_LOCAL, NTU_PEER, 1000, 110, 1, NULL, 0);
+    pkt[33] = 0x10;                             /* pure ACK */
+    netstack__ip_output(m.ns, NTU_PEER, pkt, len);
+    assert_int_equal(ev.data_sent, 0);
+    pkt[33] = 0x14;                             /* RST+ACK */
+    netstack__ip_output(m.ns, NTU_PEER, pkt, len);
+    assert_int_equal(ev.data_sent, 0);
+    pkt[33] = 0x02;                             /* SYN */
+    netstack__ip_output(m.ns, NTU_PEER, pkt, len);
+    assert_int_equal(ev.data_sent, 1);
+    pkt[33] = 0x11;                             /* FIN+ACK */
+    netstack__ip_output(m.ns, NTU_PEER, pkt, len);
+    assert_int_equal(ev.data_sent, 2);
+    len = ett_ipv4_tcp(pkt, NTU_LOCAL, NTU_PEER, 1000, 110, 1, (const uint8_t *)"QUIT\r\n", 6);
+    pkt[33] = 0x10;                             /* ACK with data */
+    netstack__ip_output(m.ns, NTU_PEER, pkt, len);
+    assert_int_equal(ev.data_sent, 3);
     ntu_close(&m);
 }
 
@@ -331,6 +376,7 @@ int main(void)
         cmocka_unit_test(test_output_routes_each_destination_to_its_sa_and_peer),
         cmocka_unit_test(test_unanswered_syn_is_retransmitted_after_one_second),
         cmocka_unit_test(test_packets_claiming_our_address_are_dropped),
+        cmocka_unit_test(test_only_segments_that_want_an_answer_count_as_data_sent),
         cmocka_unit_test(test_tcp_checksum_from_behind_a_nat_is_not_checked),
         cmocka_unit_test(test_batching_sends_many_datagrams_per_syscall),
     };
