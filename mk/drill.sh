@@ -20,7 +20,8 @@ ESPROXY=${ESPROXY:-$ROOT/build/esproxy}
 LAB=$(mktemp -d)
 P=${DRILL_NS_PREFIX:-dr$$}
 . "$ROOT/tests/lab/lib.sh"
-trap 'lab_cleanup; rm -rf "$LAB"' EXIT INT TERM
+trap lab_exit EXIT
+trap 'exit 1' INT TERM
 chmod 755 "$LAB"
 
 [ "$(id -u)" = 0 ] || { echo "drill: needs root (network namespaces)" >&2; exit 1; }

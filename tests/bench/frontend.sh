@@ -21,7 +21,7 @@
 LAB=$(mktemp -d)
 P=bn$$
 . "$ROOT/tests/lab/lib.sh"
-trap 'lab_cleanup; rm -rf "$LAB"' EXIT
+trap lab_exit EXIT
 chmod 755 "$LAB"
 BC="$ROOT/tests/lab/bench_clients.py"
 

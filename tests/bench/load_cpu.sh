@@ -9,7 +9,7 @@
 LAB=$(mktemp -d)
 P=lb$$
 . "$ROOT/tests/lab/lib.sh"
-trap 'lab_cleanup; rm -rf "$LAB"' EXIT
+trap lab_exit EXIT
 chmod 755 "$LAB"
 lab_net || { fail "lab network" "cannot create namespaces"; finish; }
 LAB_NGINX_EXTRA_LISTEN="10.99.2.11:8080" lab_nginx be1

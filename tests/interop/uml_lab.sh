@@ -14,6 +14,8 @@
 # and the command spool live under $LAB/uml, mounted at /lab in every node.
 #
 # Needs: LAB (scratch dir), P (namespace prefix), ROOT (repo root).
+# ESPROXY_BIN as in tests/lab/lib.sh (its esproxy and sanitizer helpers
+# serve here too): with the ASan build, uml_cleanup fails on a report.
 
 UML_VIP=10.99.3.100
 UML_FE=10.99.3.10
@@ -21,8 +23,7 @@ UML_PSK=uml-lab-psk-0123456789abcdef
 UML_USER=alice
 UML_PASS=secret123
 UML_ROOTFS=
-ESPROXY_BIN=${ESPROXY_BIN:-$ROOT/build/esproxy}
-. "$ROOT/tests/lab/conf.sh"
+. "$ROOT/tests/lab/lib.sh"
 uml_pids=          # host processes we started (UML kernels are stopped separately)
 uml_nodes=
 
@@ -282,7 +283,8 @@ uml_wait_garp() {   # mac since_ms [timeout_s]: prints the ms time of the first 
     echo 0; return 1
 }
 
-uml_cleanup() {
+uml_cleanup() {     # status 1 on a sanitizer report (lab_san_check)
+    lab_stop_esproxy
     for p in $uml_pids; do kill "$p" 2>/dev/null; done
     for n in $uml_nodes; do
         [ -f "$LAB/uml/$n/uml.pid" ] && kill -TERM "$(cat "$LAB/uml/$n/uml.pid")" 2>/dev/null
@@ -306,6 +308,7 @@ uml_cleanup() {
         for p in $(ip netns pids "$(uml_ns $ns)" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done
         ip netns del "$(uml_ns $ns)" 2>/dev/null
     done
+    lab_san_check
 }
 
 uml_frontend_conf() {   # file: the esproxy frontend toward the VIP (knobs from UML_* variables)
@@ -328,9 +331,11 @@ uml_fe_ups() {  # how many times the frontend's log says the tunnel came up (0 b
 uml_frontend_start() {  # conf: esproxy run (frontend) in fe; waits for the tunnel; sets uml_frontend_pid
     # the log is appended across restarts: wait for one more "up" than before
     ups=$(uml_fe_ups)
+    lab_esproxy_log "$LAB/fe/fe.log"
     ip netns exec "$(uml_ns fe)" "$ESPROXY_BIN" run -c "$1" >>"$LAB/fe/fe.log" 2>&1 &
     uml_frontend_pid=$!
     uml_track $uml_frontend_pid
+    lab_esproxy_track $uml_frontend_pid
     i=0
     while [ "$(uml_fe_ups)" -le "$ups" ] && [ $i -lt 200 ]; do
         sleep 0.05; i=$((i + 1))

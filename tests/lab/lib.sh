@@ -12,6 +12,13 @@
 # PID and deletes the namespaces. Traffic stays inside these namespaces.
 #
 # Needs: LAB (scratch dir), P (namespace prefix), ROOT (repo root).
+#
+# ESPROXY_BIN picks the esproxy binary of the frontend and backend roles
+# (default build/esproxy). With the ASan+UBSan build
+# (ESPROXY_BIN=$ROOT/build/asan/esproxy) the sanitizer options below are
+# exported, reports go to each process's own log, lab_cleanup stops the
+# esproxy processes with SIGTERM and waits for them (LeakSanitizer reports
+# at exit), and lab_san_check then fails the lab on any report in those logs.
 
 ESPROXY_BIN=${ESPROXY_BIN:-$ROOT/build/esproxy}
 . "$ROOT/tests/lab/conf.sh"
@@ -20,8 +27,86 @@ LAB_PSK=lab-psk-0123456789abcdef
 LAB_USER=alice
 LAB_PASS=secret123
 lab_pids=
+lab_esproxy_pids=   # esproxy processes: stopped gracefully first at cleanup
+lab_esproxy_logs=   # their logs (and LOG.N of earlier processes), scanned by lab_san_check
 
 lab_track() { lab_pids="$lab_pids $1"; }
+
+# ---- esproxy processes and the sanitizers ----
+lab_san() {     # true when ESPROXY_BIN is built with AddressSanitizer
+    [ -n "${lab_san_bin:-}" ] ||
+        { grep -qa __asan_init "$ESPROXY_BIN" 2>/dev/null && lab_san_bin=yes || lab_san_bin=no; }
+    [ "$lab_san_bin" = yes ]
+}
+if lab_san; then
+    # exit with a report instead of an abort and a core; UBSan stops at the
+    # first error too; leaks are checked at exit; the caller's options win
+    export ASAN_OPTIONS="abort_on_error=0:halt_on_error=1:detect_leaks=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
+    export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
+fi
+
+lab_esproxy_log() {     # log: an esproxy process logs here (scanned at cleanup)
+    case " $lab_esproxy_logs " in *" $1 "*) ;; *) lab_esproxy_logs="$lab_esproxy_logs $1" ;; esac
+}
+
+lab_esproxy_log_new() { # log: as lab_esproxy_log, for a new process: an earlier process's log there moves to LOG.N
+    lab_esproxy_log "$1"
+    [ -e "$1" ] || return 0
+    k=1; while [ -e "$1.$k" ]; do k=$((k + 1)); done
+    mv "$1" "$1.$k"
+}
+
+lab_esproxy_track() { lab_esproxy_pids="$lab_esproxy_pids $1"; }   # pid: an esproxy process
+
+lab_alive() {   # pid: running (a zombie child counts as exited)
+    [ -d "/proc/$1" ] && ! grep -qs '^State:.*Z' "/proc/$1/status"
+}
+
+lab_stop_esproxy() {    # SIGTERM every esproxy process (CONT: a drill may have frozen it) and wait until it exits
+    for p in $lab_esproxy_pids; do kill -TERM "$p" 2>/dev/null; kill -CONT "$p" 2>/dev/null; done
+    for p in $lab_esproxy_pids; do
+        # a clean stop takes the shutdown DELETE wait (200 ms) and the leak
+        # check; give up only on a process that hangs
+        i=0; while lab_alive "$p" && [ $i -lt 300 ]; do sleep 0.05; i=$((i + 1)); done
+        lab_alive "$p" && echo "note: esproxy pid $p still running 15 s after SIGTERM: killed (no leak check)"
+        kill -9 "$p" 2>/dev/null
+        wait "$p" 2>/dev/null
+    done
+    lab_esproxy_pids=
+}
+
+# lab_san_check: with the ASan build, after the esproxy processes exited:
+# "FAIL sanitizer: LOG: <the report's first lines>" per log with an
+# AddressSanitizer, LeakSanitizer or UBSan report (the whole log is kept
+# under build/test-output/sanitizer/), else "PASS no sanitizer report".
+lab_san_check() {
+    lab_san || return 0
+    n=0 bad=0
+    for f in $lab_esproxy_logs; do
+        for g in "$f" "$f".[0-9]*; do
+            [ -f "$g" ] || continue
+            n=$((n + 1))
+            # (and LSan that could not run: no leak check is no pass)
+            grep -q -e 'ERROR: AddressSanitizer' -e 'ERROR: LeakSanitizer' -e 'runtime error:' \
+                -e 'LeakSanitizer has encountered a fatal error' "$g" || continue
+            bad=$((bad + 1))
+            keep="$ROOT/build/test-output/sanitizer/$P.$(echo "${g#"$LAB"/}" | tr / _)"
+            mkdir -p "${keep%/*}" && cp "$g" "$keep"
+            printf 'FAIL sanitizer: %s (kept as %s): ' "${g#"$LAB"/}" "${keep#"$ROOT"/}"
+            # from the first report line, up to 16 lines before the shadow
+            # map (4 frames of each stack: where, freed, allocated), then SUMMARY
+            awk '!on && /ERROR: (Address|Leak)Sanitizer|runtime error:|LeakSanitizer has encountered/ { on = 1 }
+                 !on || NF == 0 { next }
+                 /^SUMMARY:/ { sum = $0; exit }
+                 /^Shadow bytes/ { stop = 1 }
+                 match($0, /^[ \t]*#[0-9]+ /) && substr($0, index($0, "#") + 1) + 0 >= 4 { next }
+                 !stop && k < 16 { sub(/^[ \t]+/, ""); print (k++ ? "    " : "") $0 }
+                 END { if (sum != "") print "    " sum }' "$g"
+        done
+    done
+    [ "$bad" = 0 ] && echo "PASS no sanitizer report ($n logs)"
+    [ "$bad" = 0 ]
+}
 
 lab_ns() { echo "$P$1"; }
 
@@ -159,7 +244,8 @@ lab_backend() {     # node [user]
     [ -f "$LAB/$n/backend.ini" ] || lab_backend_conf "$n"
     # a restart must not see the last run's log or socket: the redirect
     # below truncates in the child, after our wait may have looked
-    rm -f "$LAB/$n/backend.log" "$LAB/$n/control.sock"
+    rm -f "$LAB/$n/control.sock"
+    lab_esproxy_log_new "$LAB/$n/backend.log"
     if [ "$user" = root ]; then
         ip netns exec "$(lab_ns "$n")" "$ESPROXY_BIN" run -c "$LAB/$n/backend.ini" >"$LAB/$n/backend.log" 2>&1 &
     else
@@ -169,6 +255,7 @@ lab_backend() {     # node [user]
             "$ESPROXY_BIN" run -c "$LAB/$n/backend.ini" >"$LAB/$n/backend.log" 2>&1 &
     fi
     lab_track $!
+    lab_esproxy_track $!
     eval "lab_backend_pid_$n=$!"
     i=0; while [ ! -S "$LAB/$n/control.sock" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
 }
@@ -210,10 +297,11 @@ lab_frontend_conf() {   # file
 
 lab_frontend_start() {  # conf: esproxy run (frontend) in fe; waits for the tunnel; sets lab_frontend_pid
     mkdir -p "$LAB/fe"
-    rm -f "$LAB/fe/fe.log"     # not the last run's "up" (see lab_backend)
+    lab_esproxy_log_new "$LAB/fe/fe.log"     # not the last run's "up" (see lab_backend)
     ip netns exec "$(lab_ns fe)" "$ESPROXY_BIN" run -c "$1" >"$LAB/fe/fe.log" 2>&1 &
     lab_frontend_pid=$!
     lab_track $lab_frontend_pid
+    lab_esproxy_track $lab_frontend_pid
     i=0
     while ! grep -qs "event=tunnel name=main event=up" "$LAB/fe/fe.log" && [ $i -lt 300 ]; do sleep 0.05; i=$((i + 1)); done
     grep -qs "event=tunnel name=main event=up" "$LAB/fe/fe.log"
@@ -224,6 +312,7 @@ lab_client() {  # run a command in the client namespace
 }
 
 lab_stop_all() {   # stop every tracked process and wait for it, so ports are free again
+    lab_stop_esproxy
     for p in $lab_pids; do kill "$p" 2>/dev/null; done
     for p in $lab_pids; do
         i=0; while kill -0 "$p" 2>/dev/null && [ $i -lt 40 ]; do sleep 0.05; i=$((i + 1)); done
@@ -233,11 +322,19 @@ lab_stop_all() {   # stop every tracked process and wait for it, so ports are fr
     lab_pids=
 }
 
-lab_cleanup() {
+lab_cleanup() {     # stop everything, delete the namespaces; status 1 on a sanitizer report
+    lab_stop_esproxy
     for p in $lab_pids; do kill "$p" 2>/dev/null; done
     sleep 0.3
     for p in $lab_pids; do kill -9 "$p" 2>/dev/null; done
     for n in client fe be1 be2 sw; do ip netns del "$(lab_ns $n)" 2>/dev/null; done
+    lab_san_check
+}
+
+lab_exit() {    # a lab script's EXIT trap: lab_cleanup, remove $LAB; exit 1 on a sanitizer report
+    lab_cleanup; r=$?
+    rm -rf "$LAB"
+    [ "$r" = 0 ] || exit 1
 }
 
 # ---- keepalived (VRRPv3, fractional advert_int) moving the VIP ----

@@ -14,7 +14,7 @@ LAB=$(mktemp -d)
 P=bl$$
 . "$ROOT/tests/lab/lib.sh"
 FWD=$ROOT/build/rel/tools/fe_forward
-trap 'lab_cleanup; rm -rf "$LAB"' EXIT
+trap lab_exit EXIT
 chmod 755 "$LAB"
 
 lab_net || { fail "lab network" "cannot create namespaces"; finish; }

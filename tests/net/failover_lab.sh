@@ -10,7 +10,7 @@
 LAB=$(mktemp -d)
 P=fo$$
 . "$ROOT/tests/lab/lib.sh"
-trap 'lab_cleanup; rm -rf "$LAB"' EXIT
+trap lab_exit EXIT
 chmod 755 "$LAB"
 DEAD=300
 
@@ -51,6 +51,8 @@ drill() {
     t0=$(now_ms)    # the action has taken effect: the node is dead or stopping
     tv=$(wait_master "$new" "$((t0 - 100))")
     wait "$load"
+    # a frontend that died (a sanitizer report, see lab_san_check) ends the lab
+    lab_alive "$fe_pid" || { fail "$label: frontend" "exited: $(tail -n 3 "$LAB/fe/fe.log")"; finish; }
     python3 "$ROOT/tests/lab/drill_analyze.py" "$LAB/$label.jsonl" "$t0" "$tv" "$DEAD" >"$LAB/$label.fig"
     echo "---- $label: action at $t0, VIP on $new at $tv (+$((tv - t0)) ms)"
     sed 's/^/    /' "$LAB/$label.fig"
@@ -91,10 +93,7 @@ eval "bpid=\$lab_backend_pid_be1 kpid=\$lab_keepalived_pid_be1"
 # the new holder's hint instead, which the DELETE check below would miss.
 graceful_stop() {
     kill -TERM "$bpid"
-    i=0     # until it has exited (a zombie child counts as exited)
-    while [ -d "/proc/$bpid" ] && ! grep -q '^State:.*Z' "/proc/$bpid/status" 2>/dev/null && [ $i -lt 100 ]; do
-        sleep 0.02; i=$((i + 1))
-    done
+    i=0; while lab_alive "$bpid" && [ $i -lt 100 ]; do sleep 0.02; i=$((i + 1)); done
     kill -TERM "$kpid"
 }
 drill graceful graceful_stop be2

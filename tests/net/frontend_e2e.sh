@@ -7,7 +7,7 @@
 LAB=$(mktemp -d)
 P=fe$$
 . "$ROOT/tests/lab/lib.sh"
-trap 'lab_cleanup; rm -rf "$LAB"' EXIT
+trap lab_exit EXIT
 chmod 755 "$LAB"
 
 lab_net || { fail "lab network" "cannot create namespaces"; finish; }

@@ -14,7 +14,7 @@ LAB=$(mktemp -d)
 P=ld$$
 . "$ROOT/tests/lab/lib.sh"
 mute_pid=
-trap '[ -n "$mute_pid" ] && kill "$mute_pid" 2>/dev/null; lab_cleanup; rm -rf "$LAB"' EXIT
+trap '[ -n "$mute_pid" ] && kill "$mute_pid" 2>/dev/null; lab_exit' EXIT
 chmod 755 "$LAB"
 
 lab_net || { fail "lab network" "cannot create namespaces"; finish; }
