@@ -10,7 +10,9 @@ stage() {
     echo
     echo "######## $1"
     shift
+    t=$(date +%s)
     "$@" || stages_failed=$((stages_failed + 1))
+    echo "(stage time $(( $(date +%s) - t )) s)"
 }
 rel_tests=$(ls build/rel/tests/test_* 2>/dev/null)
 asan_tests=$(ls build/asan/tests/test_* 2>/dev/null)
@@ -23,6 +25,13 @@ stage "command line" sh tests/run-scripts.sh tests/cli
 [ -d tests/net ] && stage "network (namespaces, tshark)" sh tests/run-scripts.sh tests/net
 [ -f tests/interop/uml_interop.sh ] &&
     stage "interop (strongSwan + Linux kernel ESP in user-mode-linux)" sh tests/run-scripts.sh tests/interop/uml_interop.sh
+# the frontend and backend roles from the ASan+UBSan build: a sanitizer
+# report in any esproxy log fails the stage (tests/lab/lib.sh lab_san_check)
+asan=$(pwd)/build/asan/esproxy
+stage "failover lab with ESPROXY_BIN=build/asan/esproxy (ASan+UBSan)" \
+    env ESPROXY_BIN="$asan" sh tests/run-scripts.sh tests/net/failover_lab.sh
+[ -f tests/interop/uml_interop.sh ] && stage "UML crash drill with ESPROXY_BIN=build/asan/esproxy (ASan+UBSan)" \
+    env ESPROXY_BIN="$asan" UML_ONLY=crash sh tests/run-scripts.sh tests/interop/uml_interop.sh
 [ -d tests/docker ] && stage "docker (podman image build, compose drill)" sh tests/run-scripts.sh tests/docker
 [ -n "$fuzzers" ] && stage "fuzz (bounded)" sh tests/run-fuzz.sh $fuzzers
 if [ -d tests/bench ] && ls build/rel/bench/bench_* >/dev/null 2>&1; then
