@@ -159,7 +159,12 @@ test: deps
 docs: $(BUILD)/rel/tools/config_reference
 	sh mk/update-readme-reference.sh $<
 
-demo: deps all
+# `make deps` first, then a new make for the build: this make does not see
+# the files make deps has just installed (GNU make caches directories), and
+# on a fresh machine it stopped at "No rule to make target
+# 'build/rel/llhttp/api.o'" (node-llhttp's /usr/share/llhttp/*.c)
+demo: deps
+	@$(MAKE) --no-print-directory all
 	sh mk/demo.sh
 
 .PHONY: drill
