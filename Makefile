@@ -54,12 +54,13 @@ help:
 	@echo "make test       everything: unit, sanitizers, CLI, fuzz smoke, labs"
 	@echo "make bench      benchmarks (ratios against same-run references)"
 
+# ESPROXY_DEPS="build unit demo fuzz test" (default all) picks package sets
 deps:
 	sh mk/deps.sh
 
 # only the packages `make` needs (the Docker image's build stage)
 deps-build:
-	DEPS_ONLY_BUILD=1 sh mk/deps.sh
+	ESPROXY_DEPS=build sh mk/deps.sh
 
 $(LWIP_SRC)/src/core/tcp.c:
 	sh mk/fetch-lwip.sh $(BUILD)/src

@@ -4,33 +4,51 @@
 set -eu
 cd "$(dirname "$0")/.."
 
-BUILD_PKGS="build-essential pkg-config dpkg-dev ca-certificates libuv1-dev libmbedtls-dev node-llhttp
- libcmocka-dev libinih-dev clang libclang-rt-14-dev"
-TEST_PKGS="python3 python3-prometheus-client procps iproute2 tshark tcpdump openssl curl util-linux
+# Package sets. tests/cli/deps.sh checks that every program the test and
+# mk/ scripts run comes from one of these lists (or from the base system).
+# what `make` needs for build/esproxy (the Docker image's build stage)
+BUILD_PKGS="build-essential pkg-config dpkg-dev ca-certificates libuv1-dev libmbedtls-dev node-llhttp libinih-dev"
+# `make test-unit`
+UNIT_PKGS="libcmocka-dev"
+# `make demo`: the namespace lab's servers and clients
+DEMO_PKGS="iproute2 procps util-linux curl dovecot-imapd dovecot-pop3d nginx-light"
+# the fuzzers
+FUZZ_PKGS="clang libclang-rt-14-dev"
+# everything else the tests run
+TEST_PKGS="python3 python3-prometheus-client tshark tcpdump openssl fetchmail isync git
  strongswan-charon strongswan-swanctl libcharon-extra-plugins libstrongswan-standard-plugins
- libstrongswan-extra-plugins dovecot-imapd dovecot-pop3d nginx-light haproxy
- keepalived arping podman buildah netavark aardvark-dns slirp4netns fuse-overlayfs uidmap iptables runc docker-compose debootstrap zstd nodejs chromium user-mode-linux"
-# DEPS_ONLY_BUILD=1 (`make deps-build`, the Docker image's build stage): only
-# what `make` needs for build/esproxy; no test, unit-test or fuzz packages.
-if [ "${DEPS_ONLY_BUILD:-0}" = 1 ]; then
-    BUILD_PKGS=$(printf '%s\n' $BUILD_PKGS | grep -Ev '^(libcmocka-dev|clang|libclang-rt-14-dev)$' | tr '\n' ' ')
-    TEST_PKGS=
-fi
+ libstrongswan-extra-plugins haproxy keepalived arping podman buildah netavark aardvark-dns slirp4netns
+ fuse-overlayfs uidmap iptables runc docker-compose debootstrap zstd nodejs chromium user-mode-linux"
+# The Docker test's linters need npm. Debian ships it apart from nodejs;
+# a nodejs from elsewhere (NodeSource) brings its own npm and conflicts with
+# Debian's package, so the package is asked for only when no npm is there.
+NPM_PKGS="npm"
+
+# ESPROXY_DEPS: which sets, default all; `make deps-build` is "build", the
+# fresh-machine test (tests/fresh) installs "build unit demo".
+sets=${ESPROXY_DEPS:-all}
+[ "$sets" = all ] && sets="build unit demo fuzz test"
+want=
+for s in $sets; do
+    case "$s" in
+        build) want="$want $BUILD_PKGS" ;;
+        unit) want="$want $UNIT_PKGS" ;;
+        demo) want="$want $DEMO_PKGS" ;;
+        fuzz) want="$want $FUZZ_PKGS" ;;
+        test) want="$want $TEST_PKGS"
+              command -v npm >/dev/null 2>&1 || want="$want $NPM_PKGS" ;;
+        *) echo "deps: unknown set '$s' in ESPROXY_DEPS (build unit demo fuzz test, or all)" >&2; exit 2 ;;
+    esac
+done
 
 missing=""
-for p in $BUILD_PKGS $TEST_PKGS; do
+for p in $want; do
     st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
     case "$st" in
         *"install ok installed"*) ;;
         *) missing="$missing $p" ;;
     esac
 done
-# The Docker test's linters need npm. Debian ships it apart from nodejs;
-# a nodejs from elsewhere (NodeSource) brings its own npm and conflicts with
-# Debian's package, so ask for the package only when no npm is there.
-if [ "${DEPS_ONLY_BUILD:-0}" != 1 ]; then
-    command -v npm >/dev/null 2>&1 || missing="$missing npm"
-fi
 if [ -n "$missing" ]; then
     if [ "$(id -u)" != 0 ]; then
         echo "deps: missing packages:$missing (run make deps as root)" >&2
