@@ -49,6 +49,7 @@ all: $(BUILD)/esproxy
 help:
 	@echo "make deps       install Debian packages and fetch lwIP source"
 	@echo "make deps-build only the packages the build needs (Docker build stage)"
+	@echo "make demo       a demo cluster in network namespaces (DEMO_EXIT=1: exit after the sessions)"
 	@echo "make            build build/esproxy"
 	@echo "make test-unit  fast unit tests (seconds)"
 	@echo "make test       everything: unit, sanitizers, CLI, fuzz smoke, labs"

@@ -8,21 +8,27 @@
 #
 # It runs one real POP3, IMAP and HTTP session through the tunnel, prints
 # them, then keeps running for your own clients until Ctrl-C, and cleans up.
+# DEMO_EXIT=1: clean up and exit right after the sessions, status and
+# metrics instead (non-interactive; tests/fresh uses it); the exit status is
+# then non-zero when a session failed.
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 LAB=$(mktemp -d /tmp/esproxy-demo.XXXXXX)
 P=esproxy-
 . "$ROOT/tests/lab/lib.sh"
 
+demo_rc=
 cleanup() {
+    rc=${demo_rc:-$?}
     trap - INT TERM EXIT
     echo
     echo "demo: stopping (processes by PID, then the namespaces)"
     lab_cleanup
     rm -rf "$LAB"
-    exit 0
+    exit "$rc"
 }
-trap cleanup INT TERM EXIT
+trap 'demo_rc=${demo_rc:-0}; cleanup' INT TERM     # Ctrl-C is how the demo ends
+trap cleanup EXIT
 
 if [ "$(id -u)" != 0 ]; then
     echo "demo: run as root (network namespaces)" >&2
@@ -48,12 +54,15 @@ if ! lab_frontend_start "$LAB/fe/fe.ini"; then
     exit 1
 fi
 
+failed=
 show() {
     echo
-    echo "=== $1"
+    title=$1
+    echo "=== $title"
     shift
     echo "\$ $*"
-    lab_client "$@" 2>&1 | sed 's/^/    /' | head -n 40
+    lab_client "$@" >"$LAB/show.out" 2>&1 || failed="$failed '$title'"
+    sed 's/^/    /' "$LAB/show.out" | head -n 40
 }
 show "HTTP through the tunnel" curl -sS -v http://10.99.1.1/health
 show "POP3 through the tunnel (curl: LIST, then RETR 1)" curl -sS -v --user alice:secret123 pop3://10.99.1.1/
@@ -65,6 +74,17 @@ echo
 echo "=== a few of its Prometheus metrics (esproxy status --prometheus; HTTP with [esproxy] metrics)"
 "$ESPROXY_BIN" status --prometheus -s "$LAB/fe/control.sock" |
     grep -E '^esproxy_(tunnel_up|esp_packets_total|sessions_accepted_total|sessions_spliced_total)' | sed 's/^/    /'
+if [ "${DEMO_EXIT:-0}" = 1 ]; then
+    echo
+    if [ -n "$failed" ]; then
+        echo "demo: failed:$failed"
+        demo_rc=1
+    else
+        echo "demo: all three sessions went through the tunnel (DEMO_EXIT=1: not waiting for your clients)"
+        demo_rc=0
+    fi
+    exit "$demo_rc"
+fi
 cat <<EOF
 
 The demo keeps running. Try your own clients from the client namespace, e.g.:
