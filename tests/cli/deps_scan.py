@@ -283,15 +283,13 @@ def shell_c_string(words):
     return None
 
 
-def parse(script, text, line0=1, func_stack=None, top=False):
+def parse(script, text, line0=1, top=False):
     toks = lex(strip_heredocs(text), line0)
-    func_stack = func_stack if func_stack is not None else []
     i = 0
     n = len(toks)
     # state
     expect_cmd = True
     case_pattern = False
-    case_depth = 0
     brace_stack = []        # per '{': function name or None
     pending_func = None
     shifts = {}             # function -> count of shift at top level of its body
@@ -307,7 +305,7 @@ def parse(script, text, line0=1, func_stack=None, top=False):
         # recurse into command substitutions wherever they are
         if isinstance(t, Word):
             for sub, ln in t.subs:
-                parse(script, sub, ln, func_stack)
+                parse(script, sub, ln)
         if isinstance(t, Op):
             if t.op in ("\n", ";", "&", "&&", "||", "|", "|&", "("):
                 expect_cmd = True
@@ -322,7 +320,7 @@ def parse(script, text, line0=1, func_stack=None, top=False):
                 # the target word is not a command
                 if i + 1 < n and isinstance(toks[i + 1], Word):
                     for sub, ln in toks[i + 1].subs:
-                        parse(script, sub, ln, func_stack)
+                        parse(script, sub, ln)
                     i += 1
             i += 1
             continue
@@ -330,7 +328,6 @@ def parse(script, text, line0=1, func_stack=None, top=False):
         if case_pattern:
             if w.text == "esac":
                 case_pattern = False
-                case_depth -= 1
                 expect_cmd = False
             i += 1
             continue
@@ -359,12 +356,9 @@ def parse(script, text, line0=1, func_stack=None, top=False):
                 while i < n and not (isinstance(toks[i], Word) and toks[i].text == "in"):
                     if isinstance(toks[i], Word):
                         for sub, ln in toks[i].subs:
-                            parse(script, sub, ln, func_stack)
+                            parse(script, sub, ln)
                     i += 1
                 case_pattern = True
-                case_depth += 1
-            elif w.text == "esac":
-                case_depth -= 1
             elif w.text in ("for", "select"):
                 # for NAME [in WORDS] ; do (the literal words are kept for
                 # `command -v "$NAME"` in the loop)
@@ -374,7 +368,7 @@ def parse(script, text, line0=1, func_stack=None, top=False):
                 while i < n and not (isinstance(toks[i], Word) and toks[i].text == "do"):
                     if isinstance(toks[i], Word):
                         for sub, ln in toks[i].subs:
-                            parse(script, sub, ln, func_stack)
+                            parse(script, sub, ln)
                         if toks[i].text != "in" and toks[i].text != var:
                             items.append(toks[i])
                     i += 1
@@ -398,8 +392,8 @@ def parse(script, text, line0=1, func_stack=None, top=False):
         # nested substitutions in the arguments (the first word's done above)
         for w2 in words[1:]:
             for sub, ln in w2.subs:
-                parse(script, sub, ln, func_stack)
-        handle_command(script, words, cur_func(), func_stack, shifts)
+                parse(script, sub, ln)
+        handle_command(script, words, cur_func(), shifts)
         i = j
         expect_cmd = False
     if not top:
@@ -409,7 +403,7 @@ def parse(script, text, line0=1, func_stack=None, top=False):
             script.funcs[f] = shifts.get(f, 0)
 
 
-def handle_command(script, words, func, func_stack, shifts):
+def handle_command(script, words, func, shifts):
     # skip assignments
     k = 0
     while k < len(words) and re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", words[k].text) and not words[k].text.startswith("="):
@@ -429,10 +423,10 @@ def handle_command(script, words, func, func_stack, shifts):
             script.calls.append((name, w.line))
             sc = shell_c_string(words[1:])
             if sc is not None and sc.whole_quote is not None:
-                parse(script, sc.whole_quote, sc.line, func_stack)
+                parse(script, sc.whole_quote, sc.line)
             return
         if name == "trap" and len(words) > 1 and words[1].whole_quote is not None:
-            parse(script, words[1].whole_quote, words[1].line, func_stack)
+            parse(script, words[1].whole_quote, words[1].line)
             return
         if name == "command" and len(words) > 1:
             rest = [x for x in words[1:] if not x.text.startswith("-")]
