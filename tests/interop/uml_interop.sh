@@ -14,6 +14,8 @@
 # The UML root filesystem is built once and cached (tests/interop/build-rootfs.sh).
 # UML_ONLY=crash stops after the crash drill (boot, sessions, crash: what
 # make test runs again with ESPROXY_BIN=build/asan/esproxy).
+# UML_ONLY=rekey boots be2 alone (it holds the VIP) and runs only the rekey
+# load; UML_REKEY_ROUNDS=N repeats that load N times on the same nodes.
 . "$ESPROXY_ROOT/tests/cli/lib.sh"
 LAB=$(mktemp -d)
 P=ui$$
@@ -38,36 +40,46 @@ fi
 uml_net || { fail "namespaces" "cannot create"; finish; }
 uml_mail
 uml_common
-uml_node_conf be1 10.99.3.11 02:00:0a:63:03:0b 150 MASTER
-uml_node_conf be2 10.99.3.12 02:00:0a:63:03:0c 100 BACKUP
+if [ "${UML_ONLY:-}" = rekey ]; then
+    nodes=be2 first=be2
+    uml_node_conf be2 10.99.3.12 02:00:0a:63:03:0c 150 MASTER
+else
+    nodes="be1 be2" first=be1
+    uml_node_conf be1 10.99.3.11 02:00:0a:63:03:0b 150 MASTER
+    uml_node_conf be2 10.99.3.12 02:00:0a:63:03:0c 100 BACKUP
+fi
 t=$(now_ms)
 uml_arp_watch
-uml_boot be1 10.99.3.11 tap1 02:00:0a:63:03:0b
+case " $nodes " in *" be1 "*) uml_boot be1 10.99.3.11 tap1 02:00:0a:63:03:0b ;; esac
 uml_boot be2 10.99.3.12 tap2 02:00:0a:63:03:0c
-if uml_wait_ready be1 90 && uml_wait_ready be2 90; then
-    pass "two UML nodes ready (charon, dovecot, nginx, keepalived) in $(( $(now_ms) - t )) ms"
+ready=1
+for n in $nodes; do uml_wait_ready "$n" 90 || ready=; done
+if [ -n "$ready" ]; then
+    pass "UML nodes $nodes ready (charon, dovecot, nginx, keepalived) in $(( $(now_ms) - t )) ms"
 else
-    fail "UML boot" "$(tail -n 5 "$LAB/uml/be1/console" "$LAB/uml/be2/console")"; finish
+    fail "UML boot" "$(for n in $nodes; do tail -n 5 "$LAB/uml/$n/console"; done)"; finish
 fi
-grep -q "successfully loaded 1 connections" "$LAB/uml/be1/swanctl-load.log" ||
-    { fail "swanctl load" "$(grep -v 'opening dir\|failed to load -' "$LAB/uml/be1/swanctl-load.log")"; finish; }
-[ "$(uml_wait_master be1 0 10)" != 0 ] && pass "keepalived: VIP $UML_VIP on be1" ||
-    { fail "keepalived" "$(tail -n 5 "$LAB/uml/be1/keepalived.log")"; finish; }
+grep -q "successfully loaded 1 connections" "$LAB/uml/$first/swanctl-load.log" ||
+    { fail "swanctl load" "$(grep -v 'opening dir\|failed to load -' "$LAB/uml/$first/swanctl-load.log")"; finish; }
+[ "$(uml_wait_master "$first" 0 10)" != 0 ] && pass "keepalived: VIP $UML_VIP on $first" ||
+    { fail "keepalived" "$(tail -n 5 "$LAB/uml/$first/keepalived.log")"; finish; }
 
 # ---- frontend up, kernel SAs inside the node ----
 if [ -n "${UML_PCAP:-}" ]; then     # debugging: capture the bridge
-    ip netns exec "$(uml_ns fe)" tcpdump -i br0 -U -s 200 -w "$LAB/br0.pcap" >/dev/null 2>&1 &
+    # whole packets: tshark decrypts the ESP with the frontend's key log (fe/keys.log)
+    ip netns exec "$(uml_ns fe)" tcpdump -i br0 -U -s 0 -w "$LAB/br0.pcap" >/dev/null 2>&1 &
     uml_track $!
     sleep 0.5
 fi
 uml_frontend_conf "$LAB/fe/fe.ini"
 sleep 2     # let the freshly booted nodes settle (UML is slow while daemons start)
 if uml_frontend_start "$LAB/fe/fe.ini"; then
-    pass "esproxy frontend: tunnel up with strongSwan on be1"
+    pass "esproxy frontend: tunnel up with strongSwan on $first"
 else
-    fail "frontend tunnel" "$(tail -n 8 "$LAB/fe/fe.log"; tail -n 15 "$LAB/uml/be1/charon.log")"; finish
+    fail "frontend tunnel" "$(tail -n 8 "$LAB/fe/fe.log"; tail -n 15 "$LAB/uml/$first/charon.log")"; finish
 fi
 fe_pid=$uml_frontend_pid
+if [ "${UML_ONLY:-}" != rekey ]; then     # kernel SAs, sessions, failover drills: to the rekeys
 uml_cmd be1 20 'ip xfrm state; echo "-- policies"; ip xfrm policy; echo "-- swanctl --list-sas"; swanctl --list-sas 2>&1 | grep -v "failed to load -"' \
     >"$LAB/xfrm1.txt"
 echo "---- inside UML be1: ip xfrm state / policy, swanctl --list-sas"
@@ -200,25 +212,30 @@ gr_v=${gr_v:-99999}
 [ "$(fig graceful new_failed)" = 0 ] && pass "graceful: no new session failed" ||
     fail "graceful: new sessions failed" "$(fig graceful new_failed): $(fig graceful errors)"
 
+fi  # UML_ONLY != rekey
+
 # ---- rekeys initiated by strongSwan under load (short lifetimes on be2) ----
 uml_swanctl_conf be2 24s 10s
 n0=$(grep -c "event=tunnel name=main event=up" "$LAB/fe/fe.log")
 uml_cmd be2 20 'swanctl --load-all --file /lab/be2/swanctl.conf >/dev/null 2>&1; swanctl --terminate --ike fe >/dev/null 2>&1' >/dev/null
 i=0; while [ "$(grep -c "event=tunnel name=main event=up" "$LAB/fe/fe.log")" = "$n0" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
-mark=$(wc -l <"$LAB/uml/be2/charon.log")
 sleep 0.5
-uml_client python3 "$ROOT/tests/lab/sessions.py" 10.99.4.1 34 "$LAB/rekey.jsonl" --workers 2
-tail -n +"$mark" "$LAB/uml/be2/charon.log" >"$LAB/rekey.charon"
-ck=$(grep -c "generating CREATE_CHILD_SA request [0-9]* \[.*REKEY_SA" "$LAB/rekey.charon")
-ik=$(grep -c "generating CREATE_CHILD_SA request [0-9]* \[ SA No KE \]" "$LAB/rekey.charon")
-# rekey moments on the host clock: the frontend's "rekeyed" log lines
-grep "event=rekeyed" "$LAB/fe/fe.log" | python3 -c '
+# rekey_round R: 34 s of sessions while strongSwan rekeys; files $LAB/rekeyR.*
+rekey_round() {
+    r=$LAB/rekey$1
+    mark=$(wc -l <"$LAB/uml/be2/charon.log")
+    uml_client python3 "$ROOT/tests/lab/sessions.py" 10.99.4.1 34 "$r.jsonl" --workers 2
+    tail -n +"$mark" "$LAB/uml/be2/charon.log" >"$r.charon"
+    ck=$(grep -c "generating CREATE_CHILD_SA request [0-9]* \[.*REKEY_SA" "$r.charon")
+    ik=$(grep -c "generating CREATE_CHILD_SA request [0-9]* \[ SA No KE \]" "$r.charon")
+    # rekey moments on the host clock: the frontend's "rekeyed" log lines
+    grep "event=rekeyed" "$LAB/fe/fe.log" | python3 -c '
 import sys, datetime
 for l in sys.stdin:
     ts = l.split()[0][3:]
     print(int(datetime.datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc).timestamp() * 1000))
-' >"$LAB/rekey.times"
-python3 -c '
+' >"$r.times"
+    python3 -c '
 import json, sys
 r = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 t0, t1 = min(x["start"] for x in r), max(x["end"] for x in r)
@@ -228,31 +245,42 @@ bad = [x for x in r if not x["ok"]]
 at = [x for x in bad if any(x["start"] - 1000 <= t <= x["end"] for t in rk)]
 print("total=%d" % len(r)); print("failed=%d" % len(bad)); print("rekeys_seen=%d" % len(rk))
 print("failed_at_rekey=%d" % len(at))
-for x in bad[:5]: print("error=%s %s" % (x["proto"], x["err"][:80]))
-' "$LAB/rekey.jsonl" "$LAB/rekey.times" >"$LAB/rekey.fig"
-echo "---- rekeys (strongSwan on be2: IKE rekey_time 24 s, CHILD rekey_time 10 s; 34 s of load)"
-grep "CREATE_CHILD_SA\|rekey\|CHILD_SA mail{[0-9]*} established" "$LAB/rekey.charon" | sed 's/^/    /'
-sed 's/^/    /' "$LAB/rekey.fig"
-rf=$(sed -n 's/^failed=//p' "$LAB/rekey.fig") rt=$(sed -n 's/^total=//p' "$LAB/rekey.fig")
-ra=$(sed -n 's/^failed_at_rekey=//p' "$LAB/rekey.fig") rs=$(sed -n 's/^rekeys_seen=//p' "$LAB/rekey.fig")
-[ "$ck" -ge 3 ] && [ "$ik" -ge 1 ] && pass "rekey: strongSwan initiated $ck CHILD_SA rekeys and $ik IKE_SA rekey(s)" ||
-    fail "rekey count" "CHILD $ck (want >= 3), IKE $ik (want >= 1)"
-# a rekey must not cost a single session: none in flight at one of the
-# $rs rekeys the frontend saw (or opened within 1 s after it) may fail.
-# Apart from the rekeys, a UML node starved of CPU by a busy host can stall a
-# session past the client's 5 s timeout: at most 1 in 1000 there.
-[ "$rs" -ge 4 ] && [ "$ra" = 0 ] && pass "rekey: no session failed across the $rs rekeys the frontend saw" ||
-    fail "rekey sessions" "$ra failed at a rekey ($rs rekeys seen)"
-[ "$rt" -gt 0 ] && [ $((rf * 1000)) -le "$rt" ] && pass "rekey: $rt sessions during 34 s of rekeys, $rf failed in all (bound 0.1%)" ||
-    fail "rekey: sessions" "$rf of $rt failed (bound 0.1%)"
+for x in bad[:5]:
+    near = min(rk, key=lambda t: abs(t - x["start"])) if rk else x["start"]
+    print("error=%s start=%+d end=%+d ms from the nearest rekey: %s" %
+          (x["proto"], x["start"] - near, x["end"] - near, x["err"][:80]))
+' "$r.jsonl" "$r.times" >"$r.fig"
+    echo "---- rekeys, round $1 (strongSwan on be2: IKE rekey_time 24 s, CHILD rekey_time 10 s; 34 s of load)"
+    grep "CREATE_CHILD_SA\|rekey\|CHILD_SA mail{[0-9]*} established" "$r.charon" | sed 's/^/    /'
+    sed 's/^/    /' "$r.fig"
+    rf=$(sed -n 's/^failed=//p' "$r.fig") rt=$(sed -n 's/^total=//p' "$r.fig")
+    ra=$(sed -n 's/^failed_at_rekey=//p' "$r.fig") rs=$(sed -n 's/^rekeys_seen=//p' "$r.fig")
+    [ "$ck" -ge 3 ] && [ "$ik" -ge 1 ] && pass "rekey $1: strongSwan initiated $ck CHILD_SA rekeys and $ik IKE_SA rekey(s)" ||
+        fail "rekey $1 count" "CHILD $ck (want >= 3), IKE $ik (want >= 1)"
+    # a rekey must not cost a single session: none in flight at one of the
+    # $rs rekeys the frontend saw (or opened within 1 s after it) may fail.
+    # Apart from the rekeys, a UML node starved of CPU by a busy host can stall a
+    # session past the client's 5 s timeout: at most 1 in 1000 there.
+    [ "$rs" -ge 4 ] && [ "$ra" = 0 ] && pass "rekey $1: no session failed across the $rs rekeys the frontend saw" ||
+        fail "rekey $1 sessions" "$ra failed at a rekey ($rs rekeys seen)"
+    [ "$rt" -gt 0 ] && [ $((rf * 1000)) -le "$rt" ] && pass "rekey $1: $rt sessions during 34 s of rekeys, $rf failed in all (bound 0.1%)" ||
+        fail "rekey $1: sessions" "$rf of $rt failed (bound 0.1%)"
+}
+round=1
+while [ "$round" -le "${UML_REKEY_ROUNDS:-1}" ]; do
+    rekey_round "$round"
+    round=$((round + 1))
+done
 out=$(uml_client curl -s --max-time 5 http://10.99.4.1/health)
 [ "$out" = "ok be2" ] && pass "after the rekeys: HTTP through the rekeyed SAs ('$out')" || fail "after rekeys" "got '$out'"
 
-echo "---- crash / graceful failover: strongSwan + kernel ESP nodes (UML) vs esproxy backend role"
-echo "    crash, node death -> first successful session:  UML ${crash_r} ms (VIP arrival -> success ${crash_v} ms)"
-echo "                                                     backend role (README, failover_lab.sh): 300 ms (7-9 ms after VIP)"
-echo "    graceful, VIP arrival -> first successful session: UML ${gr_v} ms (action -> success ${gr_r} ms)"
-echo "                                                     backend role (README, failover_lab.sh): about 35 ms"
+if [ "${UML_ONLY:-}" != rekey ]; then
+    echo "---- crash / graceful failover: strongSwan + kernel ESP nodes (UML) vs esproxy backend role"
+    echo "    crash, node death -> first successful session:  UML ${crash_r} ms (VIP arrival -> success ${crash_v} ms)"
+    echo "                                                     backend role (README, failover_lab.sh): 300 ms (7-9 ms after VIP)"
+    echo "    graceful, VIP arrival -> first successful session: UML ${gr_v} ms (action -> success ${gr_r} ms)"
+    echo "                                                     backend role (README, failover_lab.sh): about 35 ms"
+fi
 echo "    total run time: $(( $(now_ms) - T_START )) ms"
 
 finish
