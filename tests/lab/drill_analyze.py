@@ -17,9 +17,20 @@ Prints key=value figures (or one JSON object):
   http_inflight_failed  idempotent HTTP GETs in flight that failed (should be 0: retried)
   new_failed        sessions started after the action that failed (should be 0: held)
   new_total         sessions started after the action
+  session_p90_ms    90th percentile duration of the successful sessions that
+                    ended before the action or started after the recovery (not
+                    touched by the failover): this run's reference for how long
+                    one session takes on this machine now (failover bounds add
+                    it to what the configuration allows, so a busy machine does
+                    not fail them)
 """
 import json
 import sys
+
+
+def p90(values):
+    values = sorted(values)
+    return values[min(len(values) - 1, len(values) * 9 // 10)] if values else 0
 
 
 def main():
@@ -44,6 +55,8 @@ def main():
         "new_total": len(after),
         "new_failed": sum(1 for r in after if not r["ok"]),
         "max_session_ms": max((r["end"] - r["start"] for r in recs), default=0),
+        "session_p90_ms": p90([r["end"] - r["start"] for r in recs
+                               if r["ok"] and (r["end"] < action or (first_ok and r["start"] > first_ok))]),
     }
     errors = {}
     for r in recs:
