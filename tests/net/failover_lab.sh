@@ -14,13 +14,15 @@ trap lab_exit EXIT
 chmod 755 "$LAB"
 DEAD=300
 # Bounds come from the configuration (lab defaults in tests/lab/conf.sh) and
-# from this run: a session's p90 duration before the action (drill_analyze's
+# from this run: a session's p90 duration outside the failover (drill_analyze's
 # session_p90_ms) stands for "one session on this machine now". A dead node
-# is found within STALL + DEAD of its last answer (stall = dead_after / 2, the
-# frontend's policy), an IKE attempt toward a VIP nobody serves is retried
-# RETRANSMIT after its last send, and the first session to succeed afterwards
-# takes about one session: allow two.
-STALL=$((DEAD / 2)) RETRANSMIT=100
+# is found within PROBE + DEAD of its last answer (the idle probe; with
+# traffic waiting for it, within stall + DEAD: stall = dead_after / 2, the
+# frontend's policy; a starved client may send nothing for a while, so the
+# bound takes the idle case), an IKE attempt toward a VIP nobody serves is
+# retried RETRANSMIT after its last send, and the first session to succeed
+# afterwards takes about one session: allow two.
+PROBE=1000 RETRANSMIT=100
 bound() {  # drill what_ms: what_ms + RETRANSMIT + two of the drill's p90 sessions
     p90=$(fig "$1" session_p90_ms)
     echo "$(($2 + RETRANSMIT + 2 * p90))"
@@ -77,10 +79,10 @@ start_frontend && pass "frontend up through the VIP on be1" || { fail "frontend"
 # ---- crash drill: be1's link goes down (node death) ----
 drill crash "ip -n $(lab_ns be1) link set eth0 down" be2
 r=$(fig crash recovery_ms); v=$(fig crash from_vip_ms)
-move=$((crash_tv - crash_t0)); detect=$((STALL + DEAD))
+move=$((crash_tv - crash_t0)); detect=$((PROBE + DEAD))
 [ "$move" -gt "$detect" ] && later=$move || later=$detect
 b=$(bound crash "$later")
-why="bound $b = max(stall+dead_after $detect, VIP move $move) + retransmit $RETRANSMIT + 2 x session p90 $(fig crash session_p90_ms)"
+why="bound $b = max(probe_interval+dead_after $detect, VIP move $move) + retransmit $RETRANSMIT + 2 x session p90 $(fig crash session_p90_ms)"
 [ "$r" -ge 0 ] && [ "$r" -le "$b" ] && pass "crash: node death -> first successful session ${r} ms ($why)" ||
     fail "crash recovery" "${r} ms ($why)"
 # The VIP's time comes from keepalived's notify script, which runs after the
