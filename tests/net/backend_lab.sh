@@ -13,7 +13,13 @@
 LAB=$(mktemp -d)
 P=bl$$
 . "$ROOT/tests/lab/lib.sh"
+# the front-end stand-in from the build ESPROXY_BIN comes from (ASan+UBSan:
+# its log is scanned too; `make test` builds only the release tools)
 FWD=$ROOT/build/rel/tools/fe_forward
+if lab_san; then
+    FWD=$ROOT/build/asan/tools/fe_forward
+    [ -x "$FWD" ] || make -s -C "$ROOT" build/asan/tools/fe_forward >"$LAB/make.log" 2>&1
+fi
 trap lab_exit EXIT
 chmod 755 "$LAB"
 
@@ -26,11 +32,13 @@ start_frontend() {  # extra fe_forward args
     mkdir -p "$LAB/fe"
     # the redirect truncates in the child; without this the wait below can
     # read the last run's "tunnel up" and the check after it the empty file
-    rm -f "$LAB/fe.out" "$LAB/fe.err"
+    rm -f "$LAB/fe.out"
+    lab_esproxy_log_new "$LAB/fe.err"
     ip netns exec "$(lab_ns fe)" "$FWD" -c "$LAB/fe.ini" -f 10.99.1.1:143=143 -f 10.99.1.1:110=110 \
         -f 10.99.1.1:80=80 "$@" >"$LAB/fe.out" 2>"$LAB/fe.err" &
     fe_pid=$!
     lab_track $fe_pid
+    lab_esproxy_track $fe_pid
     # up to 15 s: on a busy machine the first IKE_SA_INIT can precede the
     # backend's socket and wait for its retransmission
     i=0; while ! grep -qs "^tunnel up" "$LAB/fe.out" && [ $i -lt 300 ]; do sleep 0.05; i=$((i + 1)); done
