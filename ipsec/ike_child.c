@@ -4,6 +4,7 @@
  * exchange completes; the newest CHILD SA carries outbound traffic.
  */
 #include "ipsec/ike_sa_int.h"
+#include "ipsec/ipsec_log.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -90,6 +91,11 @@ int ike_kid_delete_send(struct ike_sa *sa, uint32_t spi_in)
 }
 
 
+/* Only the newest CHILD SA may take the outbound slot (one outbound SA per
+ * peer): an older one still waiting for the peer was overtaken (our own
+ * rekey of it, or a simultaneous rekey it lost whose DELETE is late) and
+ * stays inbound-only until it goes. Switching to it would replace the
+ * newer outbound SA, and its DELETE would then leave none at all. */
 void ike_kid_activate_out(struct ike_sa *sa, uint64_t before_ms)
 {
     for (int i = 0; i < IKE_MAX_KIDS; i++) {
@@ -98,7 +104,9 @@ void ike_kid_activate_out(struct ike_sa *sa, uint64_t before_ms)
         if (!k->installed || !k->out_pending || k->created_ms > before_ms)
             continue;
         k->out_pending = false;
-        if (sa->ctx->cb.child_activate_out != NULL)
+        if (i != sa->current_kid)
+            ipsec_log(IPSEC_LOG_INFO, "event=child_out_superseded spi_in=%08x spi_out=%08x", k->spi_in, k->spi_out);
+        else if (sa->ctx->cb.child_activate_out != NULL)
             sa->ctx->cb.child_activate_out(sa->ctx->cb.arg, sa, k->spi_in);
     }
 }

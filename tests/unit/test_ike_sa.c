@@ -57,6 +57,8 @@ struct side {
     struct ike_ctx *ctx;
     uint32_t addr;
     struct installed kids[MAX_SAS];
+    uint32_t out_spi;           /* the outbound slot: like the ESP SA database, one
+                                 * outbound SA per peer, the last installed or activated */
     int events[16];
     uint32_t next_spi;
     struct ike_sa *last_sa;
@@ -106,6 +108,8 @@ static int kid_install(void *arg, struct ike_sa *sa, const struct ike_child_inst
             k->encr = c->encr;
             k->esn = c->esn;
             k->out_pending = c->defer_out;
+            if (!c->defer_out)
+                s->out_spi = c->spi_out;
             return 0;
         }
     }
@@ -117,10 +121,11 @@ static void kid_remove(void *arg, struct ike_sa *sa, uint32_t spi_in, uint32_t s
     struct side *s = arg;
 
     (void)sa;
-    (void)spi_out;
     for (int i = 0; i < MAX_SAS; i++)
         if (s->kids[i].live && s->kids[i].spi_in == spi_in)
             s->kids[i].live = false;
+    if (s->out_spi == spi_out)      /* the slot may hold a newer SA: only ours goes */
+        s->out_spi = 0;
 }
 
 static void kid_activate(void *arg, struct ike_sa *sa, uint32_t spi_in)
@@ -128,9 +133,12 @@ static void kid_activate(void *arg, struct ike_sa *sa, uint32_t spi_in)
     struct side *s = arg;
 
     (void)sa;
-    for (int i = 0; i < MAX_SAS; i++)
-        if (s->kids[i].live && s->kids[i].spi_in == spi_in)
+    for (int i = 0; i < MAX_SAS; i++) {
+        if (s->kids[i].live && s->kids[i].spi_in == spi_in && s->kids[i].out_pending) {
             s->kids[i].out_pending = false;
+            s->out_spi = s->kids[i].spi_out;
+        }
+    }
 }
 
 /* Set by a test: runs inside every event callback, as the tunnel layer does. */
@@ -173,6 +181,14 @@ static const struct installed *kid_by_in(const struct side *s, uint32_t spi_in)
     return NULL;
 }
 
+static void deliver(const struct packet *p)
+{
+    if (p->dst == be.addr && be.ctx != NULL)
+        ike_ctx_input(be.ctx, p->src, 4500, p->dst, p->data, p->len);
+    else if (p->dst == fe.addr && fe.ctx != NULL)
+        ike_ctx_input(fe.ctx, p->src, 4500, p->dst, p->data, p->len);
+}
+
 /* Deliver queued packets until the wire is quiet (bounded). */
 static void pump(void)
 {
@@ -180,11 +196,38 @@ static void pump(void)
         struct packet p = queue[0];
 
         memmove(queue, queue + 1, sizeof(queue[0]) * (size_t)--q_len);
-        if (p.dst == be.addr && be.ctx != NULL)
-            ike_ctx_input(be.ctx, p.src, 4500, p.dst, p.data, p.len);
-        else if (p.dst == fe.addr && fe.ctx != NULL)
-            ike_ctx_input(fe.ctx, p.src, 4500, p.dst, p.data, p.len);
+        deliver(&p);
     }
+}
+
+/* INFORMATIONAL requests (DELETEs) kept off the wire by pump_holding_deletes. */
+static struct packet held[8];
+static int n_held;
+
+/* Like pump, but INFORMATIONAL requests wait in held[] (a slow peer's DELETE). */
+static void pump_holding_deletes(void)
+{
+    for (int rounds = 0; rounds < 200 && q_len > 0; rounds++) {
+        struct packet p = queue[0];
+
+        memmove(queue, queue + 1, sizeof(queue[0]) * (size_t)--q_len);
+        if (p.len > 19 && p.data[18] == IKE_INFORMATIONAL && !(p.data[19] & IKE_FLAG_RESPONSE)) {
+            assert_true(n_held < 8);
+            held[n_held++] = p;
+        } else {
+            deliver(&p);
+        }
+    }
+}
+
+/* Put the held packets back on the wire, in their order. */
+static void release_held(void)
+{
+    for (int i = 0; i < n_held; i++) {
+        assert_true(q_len < MAX_Q);
+        queue[q_len++] = held[i];
+    }
+    n_held = 0;
 }
 
 /* Advance the fake clock by ms, running timers as they fall due. */
@@ -341,6 +384,20 @@ static void assert_children_mirror(void)
     assert_memory_equal(f->key_out, b->key_in, f->key_len);
     assert_memory_equal(f->key_in, b->key_out, f->key_len);
     assert_memory_not_equal(f->key_in, f->key_out, f->key_len);
+}
+
+/* Each side's outbound slot holds its newest CHILD SA, the one the peer has
+ * the inbound half of: traffic flows both ways. */
+static void assert_outbound_is_the_newest(void)
+{
+    uint32_t fe_in, fe_out, be_in, be_out;
+
+    assert_true(ike_sa_child_spis(fe.last_sa, &fe_in, &fe_out));
+    assert_true(ike_sa_child_spis(be.last_sa, &be_in, &be_out));
+    assert_int_equal(fe.out_spi, fe_out);
+    assert_int_equal(be.out_spi, be_out);
+    assert_non_null(kid_by_in(&be, fe.out_spi));
+    assert_non_null(kid_by_in(&fe, be.out_spi));
 }
 
 static void establish(const struct ike_peer_config *fc, const struct ike_peer_config *bc)
@@ -791,6 +848,63 @@ static void test_simultaneous_child_rekey_leaves_one_pair(void **state)
     assert_int_equal(live_kids(&fe), 1);
     assert_int_equal(live_kids(&be), 1);
     assert_children_mirror();
+}
+
+/* The held DELETEs arrive after the outbound fallback (IKE_OUT_DEFER_MS);
+ * then one CHILD pair is left and each side sends on its newest SA. */
+static void deliver_the_late_deletes(void)
+{
+    advance(IKE_OUT_DEFER_MS + 500);
+    release_held();
+    pump();
+    advance(100);
+    assert_int_equal(live_kids(&fe), 1);
+    assert_int_equal(live_kids(&be), 1);
+    assert_children_mirror();
+    assert_outbound_is_the_newest();
+}
+
+/* Only the newest CHILD SA may carry outbound traffic. A simultaneous rekey
+ * leaves the winner holding the loser's redundant SA inbound-only (as
+ * responder it waits for the peer before sending on it). When the loser's
+ * DELETE of that SA is slower than the outbound fallback, the redundant SA
+ * must not take over the outbound slot from the surviving one: its DELETE
+ * would then leave no outbound SA at all. */
+static void test_a_late_delete_never_moves_outbound_to_an_older_child_sa(void **state)
+{
+    struct ike_peer_config fc = base_config(true), bc = base_config(false);
+
+    (void)state;
+    fc.retransmit_ms = bc.retransmit_ms = 5000;     /* the held DELETEs are not resent meanwhile */
+    establish(&fc, &bc);
+    assert_int_equal(ike_sa_rekey_child(fe.last_sa), 0);
+    assert_int_equal(ike_sa_rekey_child(be.last_sa), 0);    /* crosses on the wire */
+    n_held = 0;
+    pump_holding_deletes();     /* both rekeys answered; the DELETEs are slow */
+    assert_int_equal(n_held, 2);    /* the loser's of its redundant SA, the winner's of the old */
+    assert_true(logged("event=ike_rekey_collision redundant=ours"));
+    deliver_the_late_deletes();
+}
+
+/* The same without a collision: the peer rekeys (our new SA waits for its
+ * DELETE of the old one), then our own rekey replaces that new SA before the
+ * peer's DELETE arrives. The SA our rekey retires must not take the
+ * outbound slot when the fallback fires, or our DELETE of it leaves none. */
+static void test_our_rekey_overtaking_a_waiting_child_sa_keeps_the_outbound(void **state)
+{
+    struct ike_peer_config fc = base_config(true), bc = base_config(false);
+
+    (void)state;
+    fc.retransmit_ms = bc.retransmit_ms = 5000;
+    establish(&fc, &bc);
+    n_held = 0;
+    assert_int_equal(ike_sa_rekey_child(be.last_sa), 0);    /* strongSwan's timer */
+    pump_holding_deletes();     /* fe holds the new SA inbound-only; be's DELETE of the old is slow */
+    assert_int_equal(pending_outs(&fe), 1);
+    assert_int_equal(ike_sa_rekey_child(fe.last_sa), 0);    /* ours, of the SA just made */
+    pump_holding_deletes();
+    assert_int_equal(n_held, 2);
+    deliver_the_late_deletes();
 }
 
 static void test_ike_rekey_moves_children_and_keeps_working(void **state)
@@ -1429,6 +1543,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_child_rekey_by_ike_responder_uses_exchange_roles_for_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_child_rekey_with_pfs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_simultaneous_child_rekey_leaves_one_pair, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_late_delete_never_moves_outbound_to_an_older_child_sa, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_our_rekey_overtaking_a_waiting_child_sa_keeps_the_outbound, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ike_rekey_moves_children_and_keeps_working, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lifetimes_trigger_rekeys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cookie_is_demanded_under_load_and_honoured, setup, teardown),
