@@ -25,6 +25,7 @@
 # ESPROXY_DOCKER_HOLD=SECONDS keeps the stack up that long before the
 # teardown (it prints the environment to reach it).
 . "$ESPROXY_ROOT/tests/cli/lib.sh"
+. "$ESPROXY_ROOT/tests/lab/podman.sh"
 NPM_CACHE=${ESPROXY_NPM_CACHE:-/var/cache/esproxy-npm}
 BASE_CACHE=${ESPROXY_BASE_CACHE:-/var/cache/esproxy-docker/base.tar.zst}
 T_START=$(now_ms)
@@ -45,32 +46,13 @@ NS=esdock$$
 PROJECT=drill$$
 SVC_PID=
 NSREF=/run/netns/$NS
-export CONTAINERS_STORAGE_CONF="$LAB/podman/storage.conf" CONTAINERS_CONF="$LAB/podman/containers.conf"
-export TMPDIR="$LAB/podman/tmp" DOCKER_HOST="unix://$LAB/podman/podman.sock" DRILL_REPORT_DIR="$LAB/report"
+export DOCKER_HOST="unix://$LAB/podman/podman.sock" DRILL_REPORT_DIR="$LAB/report"
 export COMPOSE_HTTP_TIMEOUT=60
 unset COMPOSE_PROJECT_NAME COMPOSE_FILE
 # podman keeps the paths it first ran with in its database: keep them together
 STATE=${ESPROXY_DOCKER_STORAGE:-$LAB/podman/state}
-mkdir -p "$LAB/podman/tmp" "$LAB/podman/networks" "$LAB/report" "$STATE"
-cat >"$LAB/podman/storage.conf" <<EOF
-[storage]
-driver = "overlay"
-runroot = "$STATE/run"
-graphroot = "$STATE/storage"
-EOF
-cat >"$LAB/podman/containers.conf" <<EOF
-[containers]
-default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
-[engine]
-runtime = "runc"
-image_copy_tmp_dir = "$LAB/podman/tmp"
-tmp_dir = "$STATE/libpod"
-events_logger = "file"
-cgroup_manager = "cgroupfs"
-[network]
-network_backend = "netavark"
-network_config_dir = "$LAB/podman/networks"
-EOF
+mkdir -p "$LAB/report"
+podman_setup "$LAB" "$STATE"
 
 # podman in the test namespace (not `ip netns exec`: it remounts /sys and runc fails)
 pm() { timeout "${PM_TIMEOUT:-60}" nsenter --net="$NSREF" podman "$@"; }
@@ -98,26 +80,8 @@ cleanup() {
         wait "$SVC_PID" 2>/dev/null
     fi
     # processes this run left behind: anything in our namespace (aardvark-dns,
-    # container processes) and conmon monitors of our storage, by PID
-    # (conmon may still spawn a late `podman container cleanup`: look again)
-    n=0
-    while [ $n -lt 10 ]; do
-        left=
-        [ -e "$NSREF" ] && left=$(ip netns pids "$NS" 2>/dev/null)
-        for p in $(grep -l -s -e "$LAB/podman" -e "$STATE" /proc/[0-9]*/cmdline | cut -d/ -f3); do
-            [ "$p" != $$ ] && left="$left $p"
-        done
-        [ -z "$left" ] && [ $n -ge 2 ] && break
-        for p in $left; do kill "$p" 2>/dev/null; done
-        sleep 0.3
-        for p in $left; do kill -9 "$p" 2>/dev/null; done
-        n=$((n + 1))
-    done
-    # overlay and shm mounts of our private storage, deepest first
-    awk -v l="$LAB/" -v s="$STATE/" 'index($2, l) == 1 || index($2, s) == 1 {print $2}' /proc/mounts |
-        sort -r | while read -r m; do
-        umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null
-    done
+    # container processes) and conmon monitors of our storage; their mounts
+    podman_reap -n "$NS" "$LAB/podman" "$STATE"
     [ -e "$NSREF" ] && ip netns del "$NS" 2>/dev/null
     rm -rf "$LAB"
     leftover=
