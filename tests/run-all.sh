@@ -33,6 +33,8 @@ stage "failover lab with ESPROXY_BIN=build/asan/esproxy (ASan+UBSan)" \
 [ -f tests/interop/uml_interop.sh ] && stage "UML crash drill with ESPROXY_BIN=build/asan/esproxy (ASan+UBSan)" \
     env ESPROXY_BIN="$asan" UML_ONLY=crash sh tests/run-scripts.sh tests/interop/uml_interop.sh
 [ -d tests/docker ] && stage "docker (podman image build, compose drill)" sh tests/run-scripts.sh tests/docker
+[ -d tests/fresh ] &&
+    stage "fresh Debian 12 container: make demo, make test-unit (podman)" sh tests/run-scripts.sh tests/fresh
 [ -n "$fuzzers" ] && stage "fuzz (bounded)" sh tests/run-fuzz.sh $fuzzers
 if [ -d tests/bench ] && ls build/rel/bench/bench_* >/dev/null 2>&1; then
     stage "benchmarks" sh -c 'for b in build/rel/bench/bench_*; do echo "== $b"; "$b" || exit 1; done'
