@@ -24,7 +24,12 @@
 # instead of the scratch dir;
 # ESPROXY_DOCKER_HOLD=SECONDS keeps the stack up that long before the
 # teardown (it prints the environment to reach it).
+# ESPROXY_BIN=$PWD/build/asan/esproxy (the ASan+UBSan build): both images
+# get that binary and Debian's sanitizer runtime on top (step 3b), and the
+# teardown stops the stack with SIGTERM first and checks the front's and
+# the nodes' logs for sanitizer reports (tests/lab/lib.sh lab_san_check).
 . "$ESPROXY_ROOT/tests/cli/lib.sh"
+. "$ESPROXY_ROOT/tests/lab/lib.sh"     # ESPROXY_BIN, lab_san, lab_san_check
 . "$ESPROXY_ROOT/tests/lab/podman.sh"
 NPM_CACHE=${ESPROXY_NPM_CACHE:-/var/cache/esproxy-npm}
 BASE_CACHE=${ESPROXY_BASE_CACHE:-/var/cache/esproxy-docker/base.tar.zst}
@@ -64,6 +69,18 @@ cleanup() {
         echo "docker: holding the stack for $ESPROXY_DOCKER_HOLD s: export CONTAINERS_STORAGE_CONF=$CONTAINERS_STORAGE_CONF" \
             "CONTAINERS_CONF=$CONTAINERS_CONF DOCKER_HOST=$DOCKER_HOST; nsenter --net=$NSREF podman ps"
         sleep "$ESPROXY_DOCKER_HOLD"
+    fi
+    if lab_san && [ -n "$SVC_PID" ] && kill -0 "$SVC_PID" 2>/dev/null; then
+        # the sanitizers report at exit: SIGTERM (the front deletes its SA,
+        # a node stops its backend first), then the logs, before down
+        DC_TIMEOUT=60 dc --profile drill stop -t 10 >"$LAB/stop.log" 2>&1
+        mkdir -p "$LAB/logs"
+        for s in front back1 back2; do
+            pm logs "${PROJECT}_${s}_1" >"$LAB/logs/$s.log" 2>&1
+            lab_esproxy_log "$LAB/logs/$s.log"
+        done
+        P=$PROJECT
+        lab_san_check || failures=$((failures + 1))
     fi
     if [ -n "$SVC_PID" ] && kill -0 "$SVC_PID" 2>/dev/null; then
         DC_TIMEOUT=60 dc --profile drill down -t 1 -v --remove-orphans >"$LAB/down.log" 2>&1 ||
@@ -166,6 +183,29 @@ else
     fail "docker: node image build" "$(tail -n 15 "$LAB"/build-localhost_esproxy-node_drill.log)"; exit 1
 fi
 podman images --format '    {{.Repository}}:{{.Tag}} {{.Size}}' | grep esproxy
+
+# ---- 3b. ESPROXY_BIN is the ASan+UBSan build: both images carry it. The
+# binary is the host's (Debian 12, as the images), so the image needs only
+# the sanitizer runtime; the options come with it in the environment ----
+if lab_san; then
+    mkdir -p "$LAB/asan"
+    cp "$ESPROXY_BIN" "$LAB/asan/esproxy"
+    for img in localhost/esproxy:drill localhost/esproxy-node:drill; do
+        user=$(podman image inspect --format '{{.Config.User}}' "$img")
+        cat >"$LAB/asan/Containerfile" <<EOF
+FROM $img
+USER root
+RUN apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends libasan8 libubsan1 \\
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/cache/apt/archives/*.deb
+COPY esproxy /usr/local/bin/esproxy
+ENV ASAN_OPTIONS=$ASAN_OPTIONS UBSAN_OPTIONS=$UBSAN_OPTIONS
+${user:+USER $user}
+EOF
+        (cd "$LAB/asan" && timeout 600 podman build --pull=never --network=host --format docker -t "$img" .) \
+            >"$LAB/build-asan.log" 2>&1 || { fail "docker: $img with $ESPROXY_BIN" "$(tail -n 10 "$LAB/build-asan.log")"; exit 1; }
+    done
+    lap; pass "docker: both images carry $ESPROXY_BIN (ASan+UBSan), libasan8 and libubsan1 ($LAP)"
+fi
 
 # ---- 4. compose against the podman API service in the namespace ----
 nsenter --net="$NSREF" podman system service --time=0 "$DOCKER_HOST" >"$LAB/service.log" 2>&1 &
