@@ -140,13 +140,12 @@ static void ike_io_child_remove(void *arg, struct ike_sa *sa, uint32_t spi_in, u
     if (p != NULL)
         ike_io_pending_drop(p);
     struct esp_sa *in = esp_sadb_lookup_in(io->db, spi_in);
-    struct esp_sa *out = esp_sadb_lookup_out(io->db, ike_sa_peer_addr(sa));
+    struct esp_sa *out = esp_sadb_lookup_out_spi(io->db, ike_sa_peer_addr(sa), spi_out);
 
     if (in != NULL)
         esp_sadb_remove(io->db, &in);
-    /* the outbound slot may already hold a newer SA: remove only ours */
-    if (out != NULL && out->spi == spi_out)
-        esp_sadb_remove(io->db, &out);
+    if (out != NULL)
+        esp_sadb_remove(io->db, &out);     /* an older outbound SA, if any, takes over */
 }
 
 static uint32_t ike_io_spi_alloc(void *arg)

@@ -181,7 +181,7 @@ static void sadb_keylog_write(struct esp_sadb *db, const struct esp_sa_params *p
 int esp_sadb_add(struct esp_sadb *db, const struct esp_sa_params *p,
                  struct esp_sa **sa_r)
 {
-    struct esp_sa *sa, *old;
+    struct esp_sa *sa;
     int rc = sadb_params_check(p);
 
     if (rc < 0)
@@ -205,12 +205,7 @@ int esp_sadb_add(struct esp_sadb *db, const struct esp_sa_params *p,
     sa->hard = p->hard;
     sa->created_ms = db->clock();
     ipsec_replay_init(&sa->replay, p->esn);
-    if (p->dir == ESP_SA_OUT) {
-        old = esp_sadb_lookup_out(db, p->dst);
-        if (old != NULL)
-            esp_sadb_remove(db, &old);
-    }
-    sadb_link(db, sa);
+    sadb_link(db, sa);      /* at the head of its chain: the newest outbound SA wins */
     sadb_grow(db);
     sadb_keylog_write(db, p);
     ipsec_log(IPSEC_LOG_DEBUG, "event=sa_add dir=%s spi=0x%08x alg=%s esn=%d",
@@ -256,6 +251,15 @@ struct esp_sa *esp_sadb_lookup_out(const struct esp_sadb *db, uint32_t peer)
     struct esp_sa *sa = db->out_tab[sadb_hash(peer, db->nbuckets)];
 
     while (sa != NULL && sa->dst != peer)
+        sa = sa->next;
+    return sa;
+}
+
+struct esp_sa *esp_sadb_lookup_out_spi(const struct esp_sadb *db, uint32_t peer, uint32_t spi)
+{
+    struct esp_sa *sa = db->out_tab[sadb_hash(peer, db->nbuckets)];
+
+    while (sa != NULL && (sa->dst != peer || sa->spi != spi))
         sa = sa->next;
     return sa;
 }

@@ -118,8 +118,12 @@ void esp_sadb_set_clock(struct esp_sadb *db, esp_clock_fn *clock);
 void esp_sadb_set_keylog(struct esp_sadb *db, struct keylog *kl);
 
 /* Install an SA. 0, ESP_E_INVAL, ESP_E_EXISTS (inbound SPI taken),
- * ESP_E_NOMEM or ESP_E_CRYPTO. An outbound SA replaces (and frees) the
- * previous outbound SA to the same peer (params->dst). */
+ * ESP_E_NOMEM or ESP_E_CRYPTO. The newest outbound SA to a peer
+ * (params->dst) carries its traffic; older ones stay installed (sequence
+ * numbers and all) and the next newest takes over when it is removed, as
+ * the Linux kernel does with several SAs for one policy: a CHILD SA that
+ * goes (a dropped speculative IKE SA, a deleted rekeyed SA) never leaves
+ * the peer without an outbound SA while another one is still there. */
 int esp_sadb_add(struct esp_sadb *db, const struct esp_sa_params *p,
                  struct esp_sa **sa_r);
 /* Unlink, zeroize and free; NULLs *sa. */
@@ -127,6 +131,8 @@ void esp_sadb_remove(struct esp_sadb *db, struct esp_sa **sa);
 
 struct esp_sa *esp_sadb_lookup_in(const struct esp_sadb *db, uint32_t spi);
 struct esp_sa *esp_sadb_lookup_out(const struct esp_sadb *db, uint32_t peer);
+/* One particular outbound SA to peer (newest or not). */
+struct esp_sa *esp_sadb_lookup_out_spi(const struct esp_sadb *db, uint32_t peer, uint32_t spi);
 
 /* Account one packet of ip_len bytes on sa, check packet/byte limits and
  * the sequence space, and raise events. Used by esp.c. */

@@ -105,7 +105,7 @@ static void test_sadb_rejects_reserved_spi_and_bad_keys(void **state)
     esp_sadb_free(&db);
 }
 
-static void test_sadb_new_outbound_sa_replaces_old_for_same_peer(void **state)
+static void test_sadb_newest_outbound_sa_carries_traffic_and_the_previous_takes_over_when_it_goes(void **state)
 {
     struct esp_sadb db;
     uint8_t km[20] = { 1 };
@@ -124,9 +124,18 @@ static void test_sadb_new_outbound_sa_replaces_old_for_same_peer(void **state)
     assert_int_equal(esp_sadb_add(&db, &p, &c), 0);
     assert_ptr_equal(esp_sadb_lookup_out(&db, htonl(0x0A000001u)), c);
     assert_int_equal(c->spi, 0x3333);
-    assert_int_equal(db.n_out, 2);
+    assert_int_equal(db.n_out, 3);
+    assert_ptr_equal(esp_sadb_lookup_out_spi(&db, htonl(0x0A000001u), 0x1111), a);
+    assert_null(esp_sadb_lookup_out_spi(&db, htonl(0x0A000002u), 0x1111));
     /* Outbound SAs are not found by SPI on the inbound path. */
     assert_null(esp_sadb_lookup_in(&db, 0x3333));
+    /* The newest goes (a dropped speculative SA): the older one is back,
+     * with its sequence numbers. */
+    a->seq_out = 41;
+    esp_sadb_remove(&db, &c);
+    assert_ptr_equal(esp_sadb_lookup_out(&db, htonl(0x0A000001u)), a);
+    assert_int_equal(a->seq_out, 41);
+    assert_int_equal(db.n_out, 2);
     esp_sadb_free(&db);
 }
 
@@ -312,7 +321,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sadb_finds_thousands_of_inbound_sas_by_spi),
         cmocka_unit_test(test_sadb_rejects_reserved_spi_and_bad_keys),
-        cmocka_unit_test(test_sadb_new_outbound_sa_replaces_old_for_same_peer),
+        cmocka_unit_test(test_sadb_newest_outbound_sa_carries_traffic_and_the_previous_takes_over_when_it_goes),
         cmocka_unit_test(test_sadb_packet_lifetime_soft_then_hard),
         cmocka_unit_test(test_sadb_byte_lifetime_counts_inner_bytes),
         cmocka_unit_test(test_sadb_seconds_lifetime_fires_on_sweep_and_on_use),
