@@ -388,7 +388,9 @@ static void ike_input_unprotected(struct ike_ctx *ctx, uint32_t src, const struc
         return;
     }
     if (sa != NULL) {
-        ipsec_log(IPSEC_LOG_INFO, "event=ike_invalid_spi_hint spi_i=%016llx", (unsigned long long)sa->spi_i);
+        /* debug only: anyone can send these, one per packet (liveness
+         * logs what it does about them) */
+        ipsec_log(IPSEC_LOG_DEBUG, "event=ike_invalid_spi_hint spi_i=%016llx", (unsigned long long)sa->spi_i);
         ike_sa_emit(sa, IKE_EV_INVALID_SPI);
     }
 }

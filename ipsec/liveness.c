@@ -350,9 +350,9 @@ void liveness_hint(struct liveness *l, enum liveness_hint h)
     }
     if (l->state != LIVE_UP && l->state != LIVE_SUSPECT)
         return;
-    ipsec_log(IPSEC_LOG_INFO, "event=liveness_hint hint=%s state=%s", liveness_hint_name(h),
-              liveness_state_name(l->state));
     if (l->state == LIVE_UP) {
+        /* logged once per suspicion: more hints meanwhile change nothing */
+        ipsec_log(IPSEC_LOG_INFO, "event=liveness_hint hint=%s state=up", liveness_hint_name(h));
         l->suspicion_unauth = liveness_hint_unauthenticated(h);
         liveness_set(l, LIVE_SUSPECT, LIVE_R_HINT);
         if (!l->probing)
