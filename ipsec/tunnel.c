@@ -364,12 +364,15 @@ static void tunnel_on_ike_datagram(void *arg, const uint8_t *msg, size_t len, co
 
 /* ---- manager ---- */
 
+static void tunnel_mgr_closed(struct netstack *ns, void *arg);
+
 int tunnel_mgr_open(struct tunnel_mgr **m_r, uv_loop_t *loop, const struct tunnel_mgr_config *cfg)
 {
     struct tunnel_mgr *m = calloc(1, sizeof(*m));
     struct netstack_config nc;
     int rc;
 
+    *m_r = NULL;
     if (m == NULL)
         return UV_ENOMEM;
     m->loop = loop;
@@ -395,20 +398,27 @@ int tunnel_mgr_open(struct tunnel_mgr **m_r, uv_loop_t *loop, const struct tunne
     nc.udp_bind.sin_port = htons(cfg->udp_port);
     nc.udp_flags = UDP_ENCAP_ZERO_CSUM | (cfg->freebind ? UDP_ENCAP_FREEBIND : 0);
     rc = netstack_open(&m->ns, loop, &m->db, &nc);
-    if (rc == 0)
-        rc = ike_io_init(&m->io, loop, netstack_udp(m->ns), &m->db, m->have_kl ? &m->kl : NULL,
-                         tunnel_on_ike_event, m);
-    if (rc == 0 && cfg->listen_500) {
+    if (rc != 0) {
+        char ip[INET_ADDRSTRLEN];
+
+        inet_ntop(AF_INET, &nc.udp_bind.sin_addr, ip, sizeof(ip));
+        ipsec_log(IPSEC_LOG_ERROR, "event=tunnel_mgr_open_failed what=udp_socket address=%s:%u error=\"%s\"",
+                  ip, cfg->udp_port, uv_strerror(rc));
+        tunnel_mgr_closed(NULL, m);     /* netstack_open cleaned up after itself */
+        return rc;
+    }
+    if (ike_io_init(&m->io, loop, netstack_udp(m->ns), &m->db, m->have_kl ? &m->kl : NULL,
+                    tunnel_on_ike_event, m) != 0) {
+        ipsec_log(IPSEC_LOG_ERROR, "event=tunnel_mgr_open_failed what=ike error=\"%s\"", uv_strerror(UV_ENOMEM));
+        netstack_close(m->ns, tunnel_mgr_closed, m);
+        return UV_ENOMEM;
+    }
+    if (cfg->listen_500) {
         struct sockaddr_in a = nc.udp_bind;
 
         a.sin_port = htons(500);
         if (ike_io_listen_500(&m->io, &a) != 0)
             ipsec_log(IPSEC_LOG_WARN, "event=ike_port_500_unavailable");
-    }
-    if (rc != 0) {
-        ipsec_log(IPSEC_LOG_ERROR, "event=tunnel_mgr_open_failed error=%s", uv_strerror(rc));
-        *m_r = m;
-        return rc;
     }
     netstack_set_ike_handler(m->ns, tunnel_on_ike_datagram, m);
     udp_encap_set_icmp_cb(netstack_udp(m->ns), tunnel_on_icmp, m);

@@ -78,6 +78,24 @@ i=0; while [ ! -S "$T/control.sock" ] && [ $i -lt 300 ]; do sleep 0.01; i=$((i +
     || fail "second instance refused" "exit $rc: $(cat "$T/log2")"
 kill -TERM "$pid"; wait "$pid"; pid=
 
+# UDP 4500 (here 14700) already in use: one clear line naming the cause, a
+# non-zero exit below 128 (it used to segfault, exit 139), no sanitizer report.
+python3 -c 'import socket,sys,time; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 14700)); print(flush=True); time.sleep(30)' >"$T/busy" &
+busy=$!
+i=0; while [ ! -s "$T/busy" ] && [ $i -lt 300 ]; do sleep 0.01; i=$((i + 1)); done
+for bin in "$ESPROXY" "$ROOT/build/asan/esproxy"; do
+    rm -f "$T/control.sock"
+    "$bin" run -c "$T/fe.ini" >/dev/null 2>"$T/err"; rc=$?
+    if [ "$rc" -ge 1 ] && [ "$rc" -lt 128 ] &&
+        grep -q 'event=tunnel_mgr_open_failed what=udp_socket address=127.0.0.1:14700 error="address already in use"' "$T/err" &&
+        ! grep -q "Sanitizer\|runtime error:" "$T/err"; then
+        pass "port in use: exit $rc, the cause named ($(basename "$(dirname "$bin")")/$(basename "$bin"))"
+    else
+        fail "port in use ($bin)" "exit $rc: $(tail -n 5 "$T/err")"
+    fi
+done
+kill "$busy" 2>/dev/null; wait "$busy" 2>/dev/null
+
 # status with nothing running: clear error, exit 1
 "$ESPROXY" status -s "$T/none.sock" >/dev/null 2>"$T/err"; rc=$?
 [ "$rc" -eq 1 ] && grep -q "cannot reach" "$T/err" && pass "status without a server" || fail "status without a server" "exit $rc"
