@@ -35,6 +35,7 @@ struct backend {
     void (*done)(void *arg);
     void *done_arg;
     uint64_t accepted, refused;
+    struct bconn *conns;            /* every inner stream we hold, for backend_abort_all */
 };
 
 /* One inner stream on its way to a local service. */
@@ -47,10 +48,17 @@ struct bconn {
     uint8_t hdr[PP2_MAX_LEN];
     size_t hdr_len;
     bool tcp_up, hdr_done, dead;
+    struct relay *relay;            /* once relaying */
+    struct bconn *next, **prevp;
 };
 
 static void bconn_free(struct bconn *c)
 {
+    if (c->prevp != NULL) {
+        *c->prevp = c->next;
+        if (c->next != NULL)
+            c->next->prevp = c->prevp;
+    }
     free(c);
 }
 
@@ -100,7 +108,9 @@ static void bconn_relay(struct bconn *c)
         stream_abort(s);
         uv_close((uv_handle_t *)tcp, bconn_tcp_closed);
         bconn_free(c);
+        return;
     }
+    c->relay = r;
 }
 
 static void bconn_written(uv_write_t *req, int status)
@@ -225,6 +235,11 @@ static void backend_on_accept(struct stream_listener *l, struct stream *s)
     c->b = b;
     c->fwd = fwd;
     c->s = s;
+    c->next = b->conns;
+    c->prevp = &b->conns;
+    if (b->conns != NULL)
+        b->conns->prevp = &c->next;
+    b->conns = c;
     c->req.data = c;
     b->accepted++;
     stream_set_callbacks(s, &bconn_stream_cb, c);
@@ -284,6 +299,22 @@ void backend_close_listeners(struct backend *b)
     for (int i = 0; i < b->n_listeners; i++)
         stream_listener_close(b->listeners[i]);
     b->n_listeners = 0;
+}
+
+/* Shutdown: end every inner stream and its service connection now, so the
+ * loop can finish and nothing is left allocated. Closes complete through
+ * the usual callbacks, which free each connection. */
+void backend_abort_all(struct backend *b)
+{
+    struct bconn *c, *next;
+
+    for (c = b->conns; c != NULL; c = next) {
+        next = c->next;
+        if (c->relay != NULL)
+            relay_abort(c->relay);
+        else if (c->s != NULL)
+            stream_abort(c->s);
+    }
 }
 
 void backend_free(struct backend **bp)

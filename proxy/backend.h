@@ -13,6 +13,8 @@ struct backend;
  * forwarded ports. 0 or a negative libuv error (already logged). */
 int backend_start(struct backend **b_r, uv_loop_t *loop, const struct config *cfg, struct tunnel_mgr *tm);
 void backend_close_listeners(struct backend *b);
+/* Shutdown: abort every inner stream and service connection. */
+void backend_abort_all(struct backend *b);
 void backend_free(struct backend **b);
 void backend_counts(const struct backend *b, uint64_t *accepted, uint64_t *refused);
 

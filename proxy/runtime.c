@@ -65,8 +65,10 @@ static void runtime_stop(struct runtime *rt, const char *why)
     metrics_stop(&rt->metrics);
     uv_signal_stop(&rt->sigint);
     uv_signal_stop(&rt->sigterm);
-    if (rt->backend != NULL)
+    if (rt->backend != NULL) {
         backend_close_listeners(rt->backend);
+        backend_abort_all(rt->backend);
+    }
     if (rt->frontend != NULL) {
         frontend_stop(rt->frontend);
         session_abort_all();
