@@ -6,7 +6,7 @@
 # python imaplib/poplib. Then the same with the backend running as
 # `nobody` and PROXY protocol v2 (dovecot must log the real client
 # address), and the SIGTERM drill: the front-end must see the DELETE
-# within 50 ms of the signal. Finally parts 2 and 3 again with the real
+# before its liveness probe could have (dead_after). Finally parts 2 and 3 again with the real
 # front-end (`esproxy run`, proxy_protocol = v2 in its [tunnel]) in place
 # of fe_forward.
 . "$ESPROXY_ROOT/tests/cli/lib.sh"
@@ -141,13 +141,17 @@ user=$(ps -o user= -p "$lab_backend_pid_be1" 2>/dev/null | tr -d ' ')
 sessions "nobody, PROXY v2"
 real_address "nobody, PROXY v2"
 
-# ---- 3: graceful stop: DELETE reaches the front-end within 50 ms ----
+# ---- 3: graceful stop: DELETE reaches the front-end ----
+# Bound: dead_after (lab default 300 ms). Without the DELETE the front-end
+# could only find the node gone through its probe, which takes at least
+# dead_after; the time itself is printed (tens of ms on a quiet machine).
+DEAD=300
 t0=$(now_ms)
 kill -TERM "$lab_backend_pid_be1"
 i=0; while ! grep -q "^tunnel down" "$LAB/fe.out" && [ $i -lt 100 ]; do sleep 0.01; i=$((i + 1)); done
 t1=$(sed -n 's/^tunnel down at_ms=//p' "$LAB/fe.out" | head -n 1)
-if [ -n "$t1" ] && [ $((t1 - t0)) -le 50 ]; then
-    pass "SIGTERM: the front-end saw the DELETE and dropped the SA $((t1 - t0)) ms after the signal"
+if [ -n "$t1" ] && [ $((t1 - t0)) -lt $DEAD ]; then
+    pass "SIGTERM: the front-end saw the DELETE and dropped the SA $((t1 - t0)) ms after the signal (bound: dead_after $DEAD)"
 else
     fail "SIGTERM DELETE" "t0=$t0 down=$t1 $(tail -n 3 "$LAB/fe.out")"
 fi
@@ -177,8 +181,8 @@ t1=$(grep -m 1 "event=tunnel name=main event=down" "$LAB/fe/fe.log" | python3 -c
 import datetime, sys
 ts = sys.stdin.read().split()[0][3:]
 print(round(datetime.datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc).timestamp() * 1000))' 2>/dev/null)
-if [ -n "$t1" ] && [ $((t1 - t0)) -le 50 ]; then
-    pass "real front-end: SIGTERM -> DELETE -> the front-end reports its SA gone $((t1 - t0)) ms after the signal"
+if [ -n "$t1" ] && [ $((t1 - t0)) -lt $DEAD ] && grep -q "from=up to=down reason=delete" "$LAB/fe/fe.log"; then
+    pass "real front-end: SIGTERM -> DELETE -> the front-end reports its SA gone $((t1 - t0)) ms after the signal (reason delete, bound: dead_after $DEAD)"
 else
     fail "real front-end: SIGTERM DELETE" "t0=$t0 down=$t1 $(grep 'event=tunnel' "$LAB/fe/fe.log" | tail -n 3)"
 fi
