@@ -40,8 +40,13 @@ lab_frontend_start "$LAB/fe/fe.ini" || { echo "drill: frontend did not come up" 
 run_drill() {
     vpid=
     if [ "${DRILL_VERIFY:-0}" = 1 ]; then
-        lab_client python3 "$ROOT/tests/lab/sessions.py" 10.99.1.1 7 "$OUT/$1.sessions.jsonl" --workers 2 &
+        rm -f "$OUT/$1.sessions.jsonl"
+        lab_client python3 "$ROOT/tests/lab/sessions.py" 10.99.1.1 9 "$OUT/$1.sessions.jsonl" --workers 2 &
         vpid=$!
+        # the looper must be running when the drill acts: on a busy machine
+        # python takes seconds to start (bounded wait; the test checks)
+        i=0
+        while [ ! -s "$OUT/$1.sessions.jsonl" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
     fi
     lab_client "$ESPROXY" drill --quiet --action "$2" --at 2 --tail 2 --max-wait 8 -c 12 --timeout 3000 \
         --mix pop3,imap,http=2 --http GET:/health --report "$OUT" --label "$1" 10.99.1.1 >"$OUT/$1.out" 2>"$OUT/$1.err"

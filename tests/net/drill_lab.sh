@@ -30,6 +30,12 @@ for d in crash graceful; do
     pass "$d: report written ($d.txt, $d.html)"
     start=$(fig $d outage_start_epoch_ms) end=$(fig $d outage_end_epoch_ms) om=$(fig $d outage_ms)
     act=$(fig $d action_epoch_ms)
+    before=$(python3 -c 'import json,sys; print(sum(1 for r in map(json.loads, open(sys.argv[1])) if r["start"] < int(sys.argv[2])))' \
+             "$OUT/$d.sessions.jsonl" "$act" 2>/dev/null)
+    if [ "${before:-0}" -eq 0 ]; then
+        fail "$d: looper" "no looper session started before the action (python started too late?)"
+        continue
+    fi
     # the looper's own outage: the first gap between its successful session
     # ends after the action at least half the longest (another client,
     # other sessions; the drill also requires that its load kept starting
