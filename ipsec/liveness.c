@@ -15,12 +15,16 @@
  *   stall_ms of silence is enough: its data may all be acknowledged, so
  *   the stall timer below would not see the peer die.
  *
- * - Stall. When data has been sent and nothing authentic has come back for
- *   stall_ms since the oldest such send, that is a hint (TCP inside ESP
- *   would otherwise wait for its own retransmission timers).
+ * - Stall. When something that wants an answer has been sent and nothing
+ *   authentic has come back for stall_ms since the oldest such send, a
+ *   probe goes out (TCP inside ESP would otherwise wait for its own
+ *   retransmission timers). The state stays UP: a delayed ACK explains
+ *   most stalls.
  *
- * - Probe schedule. Every probe (idle or after a hint) retransmits at
- *   dead_after/4 and dead_after/2 and gives up at dead_after. Nothing
+ * - Probe schedule. Every probe (idle, stall or after a hint) retransmits
+ *   at dead_after/4 and dead_after/2; still unanswered at dead_after/2, it
+ *   makes an UP tunnel SUSPECT (new sessions wait); it gives up at
+ *   dead_after. Nothing
  *   authenticated from the peer by then (no answer, no ESP that verified,
  *   no other IKE message): the peer is dead. The SA is abandoned at
  *   once (its streams fail with "tunnel lost") and a new IKE SA with
@@ -29,8 +33,8 @@
  * - Retry. A failed IKE SA attempt is retried after retry_ms, doubling up
  *   to retry_max_ms; a hint or a new stream while DOWN retries at once.
  *
- * Hints never prove anything (RFC 7296 §2.21.4): they move UP to SUSPECT
- * and start a probe; the rules are in liveness.h. The hints that say the
+ * Other hints never prove anything either (RFC 7296 §2.21.4): they move UP
+ * to SUSPECT and start a probe; the rules are in liveness.h. The hints that say the
  * VIP has lost our state (INVALID_IKE_SPI, ESP on an unknown SPI) also
  * start a speculative IKE SA in parallel (make-before-break): a node that
  * just took over the VIP answers IKE_SA_INIT at once. Once up, it waits
@@ -59,7 +63,8 @@ const char *liveness_state_name(enum liveness_state s)
 const char *liveness_reason_name(enum liveness_reason r)
 {
     static const char *const n[] = { "start", "established", "ike_failed", "hint", "probe_ok",
-                                     "probe_timeout", "delete", "retry", "speculative", "stop" };
+                                     "probe_timeout", "delete", "retry", "speculative", "stop",
+                                     "probe_late" };
 
     return (unsigned)r < sizeof(n) / sizeof(n[0]) ? n[r] : "?";
 }
@@ -127,6 +132,12 @@ void liveness_stop(struct liveness *l)
     l->spec = LIVE_SPEC_NONE;
     l->retry_due_ms = 0;
     liveness_set(l, LIVE_DOWN, LIVE_R_STOP);
+}
+
+/* A probe unanswered this long (two sends) makes an UP tunnel SUSPECT. */
+static uint64_t liveness_probe_late_at(const struct liveness *l)
+{
+    return l->probe_sent_ms + l->cfg.dead_after_ms / 2;
 }
 
 static void liveness_probe_send(struct liveness *l)
@@ -350,6 +361,13 @@ void liveness_hint(struct liveness *l, enum liveness_hint h)
     }
     if (l->state != LIVE_UP && l->state != LIVE_SUSPECT)
         return;
+    if (l->state == LIVE_UP && h == LIVE_HINT_STALL) {
+        /* our own inference, often a delayed ACK: probe, stay UP */
+        ipsec_log(IPSEC_LOG_DEBUG, "event=liveness_hint hint=stall state=up action=probe");
+        if (!l->probing)
+            liveness_probe_send(l);
+        return;
+    }
     if (l->state == LIVE_UP) {
         /* logged once per suspicion: more hints meanwhile change nothing */
         ipsec_log(IPSEC_LOG_INFO, "event=liveness_hint hint=%s state=up", liveness_hint_name(h));
@@ -373,6 +391,8 @@ uint64_t liveness_next_deadline(const struct liveness *l)
         return d;
     if (l->state == LIVE_DOWN && l->retry_due_ms != 0)
         d = l->retry_due_ms;
+    if (l->state == LIVE_UP && l->probing)
+        d = liveness_probe_late_at(l);
     if (l->state == LIVE_UP && !l->probing) {
         d = liveness_probe_due(l);
         if (l->first_unanswered_tx_ms != 0 && l->first_unanswered_tx_ms + l->cfg.stall_ms < d)
@@ -391,8 +411,17 @@ void liveness_tick(struct liveness *l)
         liveness_connect(l, LIVE_R_RETRY);
         return;
     }
-    if (l->state != LIVE_UP || l->probing)
+    if (l->state != LIVE_UP)
         return;
+    if (l->probing) {
+        if (liveness_probe_late_at(l) <= now) {
+            ipsec_log(IPSEC_LOG_INFO, "event=liveness_probe_late after_ms=%llu",
+                      (unsigned long long)(now - l->probe_sent_ms));
+            l->suspicion_unauth = false;
+            liveness_set(l, LIVE_SUSPECT, LIVE_R_PROBE_LATE);
+        }
+        return;
+    }
     if (l->first_unanswered_tx_ms != 0 && l->first_unanswered_tx_ms + l->cfg.stall_ms <= now) {
         l->first_unanswered_tx_ms = 0;
         liveness_hint(l, LIVE_HINT_STALL);

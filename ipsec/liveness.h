@@ -15,9 +15,13 @@
  * 2. A stall is silence while we wait: something that needs an answer
  *    (TCP data, SYN, FIN; not a pure ACK) went out and nothing
  *    authenticated came back for stall_ms, or a stream waits for the
- *    peer's answer to a request. A stall makes the tunnel SUSPECT and
- *    sends a probe. Outbound-only traffic (SYNs of new streams to a dead
- *    node) is thus found within stall_ms + dead_after_ms.
+ *    peer's answer to a request. A stall sends a probe; so does silence of
+ *    probe_interval_ms. A probe still unanswered after dead_after_ms / 2
+ *    (two sends) makes the tunnel SUSPECT. A stall alone does not: a
+ *    peer's delayed ACK (200 ms on Linux, 250 ms in lwIP) or a busy machine
+ *    makes silence of stall_ms common on a healthy tunnel, and a probe
+ *    answered in one round trip settles it. Outbound-only traffic (SYNs of
+ *    new streams to a dead node) is found within stall_ms + dead_after_ms.
  *
  * 3. Unauthenticated input (ESP on an unknown SPI, an unprotected
  *    INVALID_IKE_SPI, ICMP unreachable) is a hint and only ever triggers a
@@ -85,6 +89,7 @@ enum liveness_hint {
 enum liveness_reason {
     LIVE_R_START, LIVE_R_ESTABLISHED, LIVE_R_IKE_FAILED, LIVE_R_HINT, LIVE_R_PROBE_OK,
     LIVE_R_PROBE_TIMEOUT, LIVE_R_DELETE, LIVE_R_RETRY, LIVE_R_SPECULATIVE, LIVE_R_STOP,
+    LIVE_R_PROBE_LATE,
 };
 
 struct liveness_config {

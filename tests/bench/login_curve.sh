@@ -171,6 +171,10 @@ echo "stall hints over the whole run: $why"
 pa=$(js "$why" pure-ack 2>/dev/null) || echo "capture analysis: $(head -c 400 "$LAB/capture.err")"
 [ "$pa" = 0 ] && pass "no SUSPECT caused by pure ACKs over the whole run (stall_ms $stall)" ||
     fail "SUSPECT after pure ACKs" "${pa:-?} of $(js "$why" hints 2>/dev/null) stall hints came after nothing but pure ACKs (the flap a3372b6 fixed)"
+# Since a stall only probes (ipsec/liveness.h rule 2), SUSPECT means a
+# probe went unanswered for dead_after / 2: each such entry is logged.
+late=$(grep -c "event=liveness_probe_late" "$LAB/fe/fe.log")
+[ "$late" -gt 0 ] && echo "probes answered late (tunnel SUSPECT): $late; $(grep "event=liveness_probe_late" "$LAB/fe/fe.log" | sed 's/.*after_ms=/after_ms=/' | tr '\n' ' ')"
 if [ "$rr_sus" = 0 ] && [ "$rr_cnt" = 0 ]; then
     pass "request/response: zero entries into SUSPECT in ${RR_SECS} s, $rr_held sessions held"
 elif [ "$(js "$why" unmatched)" = 0 ] && [ "$pa" = 0 ]; then

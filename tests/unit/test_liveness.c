@@ -140,19 +140,47 @@ static void test_unanswered_probe_abandons_the_sa_and_rekeys_at_once(void **stat
     assert_int_equal(L.state, LIVE_UP);
 }
 
-static void test_stalled_data_makes_the_tunnel_suspect_and_traffic_clears_it(void **state)
+static void test_stalled_data_is_probed_and_a_late_probe_makes_the_tunnel_suspect(void **state)
 {
     (void)state;
     bring_up();
     now += 100;
     liveness_data_sent(&L);
     advance(149);
-    assert_int_equal(L.state, LIVE_UP);
+    assert_int_equal(probes, 0);
     advance(1);
+    assert_int_equal(probes, 1);                /* a stall probes ... */
+    assert_int_equal(L.state, LIVE_UP);         /* ... but proves nothing yet */
+    assert_int_equal(spec_starts, 0);           /* nor does it re-key */
+    advance(cfg.dead_after_ms / 2 - 1);
+    assert_int_equal(L.state, LIVE_UP);
+    advance(1);                                 /* two sends unanswered */
     assert_int_equal(L.state, LIVE_SUSPECT);
-    assert_int_equal(probes, 1);
-    assert_int_equal(spec_starts, 0);          /* a stall alone does not re-key */
+    assert_int_equal(L.history[L.n_history - 1].why, LIVE_R_PROBE_LATE);
     liveness_authentic_rx(&L, false);
+    assert_int_equal(L.state, LIVE_UP);
+}
+
+/* A delayed ACK (lwIP: 250 ms) and a request sent in the same millisecond
+ * as the peer's last packet: stall and awaited-answer probe fall due
+ * together. A probe answered in one round trip must leave no trace. */
+static void test_a_stall_answered_by_the_probe_never_makes_the_tunnel_suspect(void **state)
+{
+    (void)state;
+    bring_up();
+    for (int i = 0; i < 100; i++) {
+        liveness_authentic_rx(&L, false);       /* the peer's greeting */
+        liveness_data_sent(&L);                 /* our LOGIN, same ms */
+        liveness_awaiting(&L, +1);
+        advance(cfg.stall_ms);
+        assert_true(L.probing);
+        now += 1;
+        liveness_probe_ok(&L);                  /* answered in one round trip */
+        advance(100);                           /* the peer is slow to answer the LOGIN */
+        liveness_authentic_rx(&L, false);
+        liveness_awaiting(&L, -1);
+    }
+    assert_int_equal(L.n_entered[LIVE_SUSPECT], 0);
     assert_int_equal(L.state, LIVE_UP);
 }
 
@@ -238,7 +266,7 @@ static void test_after_a_disproved_forged_hint_more_are_ignored_for_the_probe_in
     assert_int_equal(L.n_hints_ignored, 600);
     assert_int_equal(L.state, LIVE_UP);
     liveness_hint(&L, LIVE_HINT_STALL);         /* our own observation is never muted */
-    assert_int_equal(L.state, LIVE_SUSPECT);
+    assert_int_equal(probes, 2);
     liveness_probe_ok(&L);
     now += 1000;
     liveness_hint(&L, LIVE_HINT_UNKNOWN_SPI);   /* the interval is over */
@@ -254,15 +282,15 @@ static void test_outbound_only_traffic_to_a_dead_peer_is_found_within_stall_and_
     bring_up();
     now += 500;
     t0 = now;
-    for (int i = 0; i < 4 && L.state == LIVE_UP; i++) {
+    for (int i = 0; i < 20 && L.state == LIVE_UP; i++) {
         liveness_data_sent(&L);                 /* a new stream's SYN every 50 ms */
         advance(50);
     }
     assert_int_equal(L.state, LIVE_SUSPECT);
-    assert_true(now - t0 <= cfg.stall_ms + 50);
+    assert_true(now - t0 <= cfg.stall_ms + cfg.dead_after_ms / 2 + 50);
     assert_int_equal(probes, 1);
     liveness_data_sent(&L);                     /* more SYNs prove nothing */
-    now += cfg.dead_after_ms;
+    now = t0 + cfg.stall_ms + cfg.dead_after_ms;
     liveness_probe_timeout(&L);
     assert_int_equal(abandons, 1);
     assert_int_equal(L.state, LIVE_CONNECTING);
@@ -409,7 +437,8 @@ int main(void)
         cmocka_unit_test_setup(test_an_awaited_answer_probes_after_stall_ms_of_silence, setup),
         cmocka_unit_test_setup(test_unanswered_probe_abandons_the_sa_and_rekeys_at_once, setup),
         cmocka_unit_test_setup(test_invalid_ike_spi_while_connecting_starts_afresh, setup),
-        cmocka_unit_test_setup(test_stalled_data_makes_the_tunnel_suspect_and_traffic_clears_it, setup),
+        cmocka_unit_test_setup(test_stalled_data_is_probed_and_a_late_probe_makes_the_tunnel_suspect, setup),
+        cmocka_unit_test_setup(test_a_stall_answered_by_the_probe_never_makes_the_tunnel_suspect, setup),
         cmocka_unit_test_setup(test_invalid_ike_spi_starts_a_speculative_sa_that_takes_over_when_the_probe_fails, setup),
         cmocka_unit_test_setup(test_a_forged_hint_answered_by_the_peer_drops_the_speculative_sa, setup),
         cmocka_unit_test_setup(test_a_speculative_sa_already_up_is_dropped_when_the_peer_answers, setup),
