@@ -66,6 +66,12 @@ static void metrics_tunnels(struct sbuf *b, const struct status_source *src)
         for (int s = 0; s < 4 && ti[i].live != NULL; s++)
             sbuf_printf(b, "esproxy_tunnel_state_entered_total{tunnel=\"%s\",state=\"%s\"} %llu\n", names[i],
                         states[s], (unsigned long long)ti[i].live->n_entered[s]);
+    family(b, "esproxy_tunnel_hints_ignored_total", "counter",
+           "Unauthenticated hints (unknown SPI, INVALID_IKE_SPI, ICMP) ignored after a false alarm.");
+    for (int i = 0; i < n; i++)
+        if (ti[i].live != NULL)
+            sbuf_printf(b, "esproxy_tunnel_hints_ignored_total{tunnel=\"%s\"} %llu\n", names[i],
+                        (unsigned long long)ti[i].live->n_hints_ignored);
     family(b, "esproxy_tunnel_ike_sas", "gauge", "Established IKE SAs of the tunnel.");
     for (int i = 0; i < n; i++)
         sbuf_printf(b, "esproxy_tunnel_ike_sas{tunnel=\"%s\"} %d\n", names[i], ti[i].n_sas);

@@ -70,6 +70,8 @@ has 'esproxy_build_info{role="frontend",version="'"$("$ESPROXY" version | sed 's
 has 'esproxy_tunnel_up{tunnel="main"} 0' "tunnel down" &&
     has 'esproxy_tunnel_state{state="connecting",tunnel="main"} 1' "connecting" &&
     pass "$N: tunnel without a peer is not up, state connecting"
+has 'esproxy_tunnel_hints_ignored_total{tunnel="main"} 0' "hints ignored" &&
+    pass "$N: unauthenticated hints ignored are counted (none yet)"
 has 'esproxy_sessions_accepted_total{protocol="imap"} 1' "accepted" &&
     has 'esproxy_sessions_accepted_total{protocol="pop3"} 0' "pop3 none" &&
     pass "$N: the one IMAP connection is counted as accepted"

@@ -188,6 +188,7 @@ echo "---- frontend counters: IKE dropped $(metric esproxy_ike_dropped_total)," 
     "in $(ike_in), out $(metric 'esproxy_ike_messages_total{direction="out"}');" \
     "ESP dropped unknown_spi $(metric 'esproxy_esp_dropped_total{reason="unknown_spi"}')," \
     "icv $(metric 'esproxy_esp_dropped_total{reason="icv"}');" \
+    "hints ignored after a false alarm $(metric 'esproxy_tunnel_hints_ignored_total{tunnel="main"}');" \
     "backend: $(( $(be_established) - est0 )) IKE SAs established after the first"
 touch "$LAB/hold/end"
 echo "---- lab took $(( ($(now_ms) - t_lab) / 1000 )) s, the attack $(( (t_end - t_atk) / 1000 )) s"
