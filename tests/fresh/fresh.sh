@@ -103,7 +103,8 @@ if [ $rc = 0 ] && grep -q '^    ok be1' "$LAB/demo.log" && grep -q '^    Subject
         grep -q '^demo: all three sessions went through the tunnel' "$LAB/demo.log"; then
     pass "fresh: make demo on its first run: deps (${DEPS:-all}; $npkg packages now), build, HTTP, POP3 and IMAP through the tunnel, status, metrics ($LAP)"
 else
-    fail "fresh: make demo" "exit $rc; last lines: $(tail -n 25 "$LAB/demo.log")"
+    fail "fresh: make demo" "exit $rc: $(grep -E '\*\*\*|error:|^demo:|^deps:|^E:' "$LAB/demo.log" | tail -n 8)
+last lines: $(tail -n 5 "$LAB/demo.log")"
 fi
 
 # ---- 2. make test-unit ----
