@@ -255,7 +255,7 @@ static void test_only_segments_that_want_an_answer_count_as_data_sent(void **sta
     (void)state;
     assert_int_equal(ntu_open(&m, 0), 0);
     netstack_set_event_cb(m.ns, on_event, &ev);
-    len = ett_ipv4_tcp(pkt, NTU_LOCAL, NTU_PEER, 1000, 110, 1, NULL, 0);
+    len = ett_ipv4_tcp(pkt, NTU_LOCAL, NTU_PEER, 1000, 110, 1, (const uint8_t *)"", 0);
     pkt[33] = 0x10;                             /* pure ACK */
     netstack__ip_output(m.ns, NTU_PEER, pkt, len);
     assert_int_equal(ev.data_sent, 0);
