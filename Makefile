@@ -154,8 +154,11 @@ fuzz: $(FUZZ_BINS)
 bench: $(BENCH_BINS)
 	@for b in $(BENCH_BINS); do echo "== $$b"; $$b || exit 1; done
 
+# the build inside `make test` uses every core (CI runs plain `make test`)
+JOBS := $(shell nproc 2>/dev/null || echo 2)
+
 test: deps
-	$(MAKE) all $(UNIT_REL) $(UNIT_ASAN) $(BUILD)/asan/esproxy $(TOOL_BINS) $(FUZZ_BINS) $(BENCH_BINS)
+	$(MAKE) -j$(JOBS) all $(UNIT_REL) $(UNIT_ASAN) $(BUILD)/asan/esproxy $(TOOL_BINS) $(FUZZ_BINS) $(BENCH_BINS)
 	sh tests/run-all.sh
 
 docs: $(BUILD)/rel/tools/config_reference
