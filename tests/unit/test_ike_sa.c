@@ -1515,6 +1515,140 @@ static void test_a_held_sa_installs_its_child_inbound_only_until_released(void *
             assert_false(fe.kids[i].out_pending);
 }
 
+/* ---- adversarial review (passing): deferred destruction, held SAs ---- */
+
+static void abandon_on_peer_alive(struct side *s, struct ike_sa *sa, enum ike_event ev)
+{
+    if (s == &fe && ev == IKE_EV_PEER_ALIVE)
+        ike_sa_abandon(sa);
+}
+
+/* The SA is let go inside the event for an authenticated answer, before
+ * the answer is handled: nothing more happens to it (no new IKE SA from
+ * the rekey answer, no DELETE) and it is freed when input returns. */
+static void test_an_sa_abandoned_inside_peer_alive_handles_nothing_more(void **state)
+{
+    struct ike_peer_config fc = base_config(true), bc = base_config(false);
+    struct packet answer;
+
+    (void)state;
+    establish(&fc, &bc);
+    assert_int_equal(ike_sa_rekey_ike(fe.last_sa), 0);
+    answer = queue[0];
+    q_len = 0;
+    deliver(&answer);                           /* the node answers */
+    assert_int_equal(q_len, 1);
+    answer = queue[0];
+    q_len = 0;
+    event_hook = abandon_on_peer_alive;
+    deliver(&answer);                           /* ASan: no use after free */
+    event_hook = NULL;
+    assert_int_equal(fe.events[IKE_EV_SA_GONE], 1);
+    assert_int_equal(fe.events[IKE_EV_IKE_REKEYED], 0);
+    assert_int_equal(q_len, 0);
+    assert_int_equal(ike_ctx_count_sas(fe.ctx), 0);
+    assert_int_equal(live_kids(&fe), 0);
+}
+
+static void delete_on_established(struct side *s, struct ike_sa *sa, enum ike_event ev)
+{
+    if (s == &fe && ev == IKE_EV_ESTABLISHED)
+        assert_int_equal(ike_sa_delete(sa), 0);
+}
+
+/* tunnel_drop_spec inside the ESTABLISHED event (the peer proved alive
+ * while the speculative SA was on its way): its CHILD SA goes at once, the
+ * DELETE reaches the node, both sides end with nothing of it. */
+static void test_a_speculative_sa_deleted_inside_its_established_event_leaves_nothing(void **state)
+{
+    struct ike_peer_config fc = base_config(true), bc = base_config(false);
+    struct ike_sa *sa = NULL;
+
+    (void)state;
+    side_ctx(&fe);
+    side_ctx(&be);
+    ike_ctx_add_peer(fe.ctx, &fc);
+    ike_ctx_add_peer(be.ctx, &bc);
+    assert_int_equal(ike_ctx_initiate(fe.ctx, 0, false, &sa), 0);
+    ike_sa_hold_outbound(sa);
+    event_hook = delete_on_established;
+    pump();
+    event_hook = NULL;
+    assert_int_equal(fe.events[IKE_EV_ESTABLISHED], 1);
+    assert_int_equal(be.events[IKE_EV_DELETE_RECEIVED], 1);
+    assert_int_equal(fe.out_spi, 0);
+    assert_int_equal(live_kids(&fe), 0);
+    assert_int_equal(live_kids(&be), 0);
+    assert_int_equal(ike_ctx_count_sas(fe.ctx), 0);
+    assert_int_equal(ike_ctx_count_sas(be.ctx), 0);
+}
+
+static int doomed_calls;
+
+static void poke_on_gone(struct side *s, struct ike_sa *sa, enum ike_event ev)
+{
+    static const unsigned sched[] = { 50 };
+
+    if (s != &fe || ev != IKE_EV_SA_GONE)
+        return;
+    doomed_calls++;
+    assert_int_equal(ike_sa_delete(sa), -1);
+    assert_int_equal(ike_sa_probe(sa, sched, 1), -1);
+    assert_int_equal(ike_sa_rekey_child(sa), -1);
+    assert_int_equal(ike_sa_rekey_ike(sa), -1);
+    assert_int_equal(ike_sa_request_refused(sa), -1);
+    ike_sa_release_outbound(sa);
+    ike_sa_abandon(sa);                         /* idempotent */
+}
+
+/* Everything the tunnel may still call on an SA whose SA_GONE it is
+ * handling is refused and sends nothing. */
+static void test_calls_on_a_doomed_sa_are_refused_and_send_nothing(void **state)
+{
+    struct ike_peer_config fc = base_config(true), bc = base_config(false);
+
+    (void)state;
+    establish(&fc, &bc);
+    q_len = 0;
+    doomed_calls = 0;
+    event_hook = poke_on_gone;
+    ike_sa_abandon(fe.last_sa);
+    event_hook = NULL;
+    assert_int_equal(doomed_calls, 1);
+    assert_int_equal(q_len, 0);
+    assert_int_equal(fe.events[IKE_EV_SA_GONE], 1);
+    assert_int_equal(ike_ctx_count_sas(fe.ctx), 0);
+}
+
+/* A speculative SA's CHILD SA rekeyed by the node, and the old one deleted
+ * by it: still nothing of ours goes out on it; once released, only the
+ * newest CHILD SA carries our traffic. */
+static void test_a_held_sa_stays_held_across_a_child_rekey_by_the_peer(void **state)
+{
+    struct ike_peer_config fc = base_config(true), bc = base_config(false);
+    struct ike_sa *sa = NULL;
+    uint32_t in, out;
+
+    (void)state;
+    side_ctx(&fe);
+    side_ctx(&be);
+    ike_ctx_add_peer(fe.ctx, &fc);
+    ike_ctx_add_peer(be.ctx, &bc);
+    assert_int_equal(ike_ctx_initiate(fe.ctx, 0, false, &sa), 0);
+    ike_sa_hold_outbound(sa);
+    pump();
+    assert_int_equal(ike_sa_rekey_child(be.last_sa), 0);
+    pump();
+    advance(5000);
+    assert_int_equal(fe.events[IKE_EV_CHILD_REKEYED], 1);
+    assert_int_equal(live_kids(&fe), 1);        /* the node deleted the old one */
+    assert_int_equal(fe.out_spi, 0);
+    ike_sa_release_outbound(sa);
+    assert_true(ike_sa_child_spis(sa, &in, &out));
+    assert_int_equal(fe.out_spi, out);
+    assert_non_null(kid_by_in(&be, out));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1561,6 +1695,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_certificate_from_an_untrusted_ca_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_identity_missing_from_certificate_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_certificate_loading_errors_name_the_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_an_sa_abandoned_inside_peer_alive_handles_nothing_more, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_speculative_sa_deleted_inside_its_established_event_leaves_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_calls_on_a_doomed_sa_are_refused_and_send_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_held_sa_stays_held_across_a_child_rekey_by_the_peer, setup, teardown),
     };
 
     return cmocka_run_group_tests_name("ike_sa", tests, certs_setup, certs_teardown);

@@ -429,6 +429,84 @@ static void test_stopped_tunnel_takes_no_action(void **state)
     assert_int_equal(L.state, LIVE_DOWN);
 }
 
+/* ---- adversarial review (passing): make-before-break edges ---- */
+
+/* An authenticated DELETE of the current SA while the speculative SA is up:
+ * it takes over at once, no new handshake. */
+static void test_a_delete_of_the_current_sa_promotes_a_ready_speculative_sa_at_once(void **state)
+{
+    (void)state;
+    bring_up();
+    liveness_hint(&L, LIVE_HINT_UNKNOWN_SPI);
+    liveness_ike_established(&L, true);
+    liveness_delete_received(&L);
+    assert_int_equal(abandons, 1);
+    assert_int_equal(promotes, 1);
+    assert_int_equal(starts, 1);
+    assert_int_equal(L.spec, LIVE_SPEC_NONE);
+    assert_int_equal(L.state, LIVE_UP);
+}
+
+/* The peer answered (the speculative SA on its way is unwanted), then died
+ * before that SA was up: it is the attempt now, promoted when up, not
+ * dropped, and no second handshake starts. */
+static void test_a_speculative_sa_made_unwanted_becomes_the_attempt_when_the_peer_dies_after_all(void **state)
+{
+    (void)state;
+    bring_up();
+    liveness_hint(&L, LIVE_HINT_INVALID_IKE_SPI);
+    liveness_probe_ok(&L);
+    assert_true(L.spec_unwanted);
+    advance(cfg.probe_interval_ms);             /* idle probe */
+    assert_int_equal(probes, 2);
+    now += cfg.dead_after_ms;
+    liveness_probe_timeout(&L);
+    assert_int_equal(L.state, LIVE_CONNECTING);
+    assert_int_equal(starts, 1);
+    liveness_ike_established(&L, true);
+    assert_int_equal(promotes, 1);
+    assert_int_equal(drops, 0);
+    assert_int_equal(L.state, LIVE_UP);
+}
+
+/* However many hints of every kind arrive before the suspicion is settled:
+ * one probe, one speculative SA. */
+static void test_a_flood_of_hints_while_suspect_costs_one_probe_and_one_speculative_sa(void **state)
+{
+    (void)state;
+    bring_up();
+    for (int i = 0; i < 1000; i++) {
+        liveness_hint(&L, (enum liveness_hint)(LIVE_HINT_INVALID_IKE_SPI + i % 3));
+        if (i == 500)
+            liveness_ike_established(&L, true);     /* the speculative SA comes up meanwhile */
+        now += (i % 10) == 0;
+    }
+    assert_int_equal(probes, 1);
+    assert_int_equal(spec_starts, 1);
+    assert_int_equal(L.state, LIVE_SUSPECT);
+    liveness_probe_ok(&L);
+    assert_int_equal(drops, 1);
+    assert_int_equal(promotes + abandons, 0);
+}
+
+/* A stopped tunnel acts on nothing IKE still reports about its SAs. */
+static void test_a_stopped_tunnel_ignores_late_ike_outcomes(void **state)
+{
+    (void)state;
+    bring_up();
+    liveness_hint(&L, LIVE_HINT_UNKNOWN_SPI);
+    liveness_ike_established(&L, true);
+    liveness_stop(&L);
+    liveness_probe_timeout(&L);
+    liveness_delete_received(&L);
+    liveness_ike_failed(&L, true);
+    liveness_ike_failed(&L, false);
+    advance(10000);
+    assert_int_equal(promotes + abandons + drops, 0);
+    assert_int_equal(starts, 1);
+    assert_int_equal(L.state, LIVE_DOWN);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -453,6 +531,10 @@ int main(void)
         cmocka_unit_test_setup(test_a_hint_while_down_retries_without_waiting, setup),
         cmocka_unit_test_setup(test_failed_speculation_keeps_the_current_sa, setup),
         cmocka_unit_test_setup(test_stopped_tunnel_takes_no_action, setup),
+        cmocka_unit_test_setup(test_a_delete_of_the_current_sa_promotes_a_ready_speculative_sa_at_once, setup),
+        cmocka_unit_test_setup(test_a_speculative_sa_made_unwanted_becomes_the_attempt_when_the_peer_dies_after_all, setup),
+        cmocka_unit_test_setup(test_a_flood_of_hints_while_suspect_costs_one_probe_and_one_speculative_sa, setup),
+        cmocka_unit_test_setup(test_a_stopped_tunnel_ignores_late_ike_outcomes, setup),
     };
 
     return cmocka_run_group_tests_name("liveness", tests, NULL, NULL);
