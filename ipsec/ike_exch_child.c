@@ -187,6 +187,7 @@ static struct ike_sa *ike_rekey_ike_finish(struct ike_sa *old, const struct ike_
     sa->peer_addr = old->peer_addr;
     sa->peer_port = old->peer_port;
     sa->ts_initiator = old->ts_initiator;
+    sa->hold_out = old->hold_out;
     sa->dh_group = old->dh_group;
     sa->peer_id = old->peer_id;
     memcpy(sa->kids, old->kids, sizeof(sa->kids));
@@ -326,7 +327,9 @@ static void ike_ike_rekey_response(struct ike_sa *sa, const struct ike_payload_l
         return;
     }
     ike_sa_schedule_rekeys(fresh);
+    fresh->rekeyed_from = sa;       /* for the event's handler only */
     ike_sa_emit(fresh, IKE_EV_IKE_REKEYED);
+    fresh->rekeyed_from = NULL;
     (void)ike_sa_delete(sa);    /* the initiator of the rekey deletes the old SA */
 }
 
@@ -482,7 +485,9 @@ static uint16_t ike_ike_rekey_answer(struct ike_sa *sa, const struct ike_header 
     uint16_t g;
     int rc;
 
-    if (sa->req.kind == IKE_REQ_REKEY_IKE || sa->req.kind == IKE_REQ_REKEY_CHILD)
+    /* any request of ours still out (a probe, a CHILD DELETE) would have
+     * its answer arrive on the old SA after the CHILD SAs moved */
+    if (sa->req.kind != IKE_REQ_NONE)
         return IKE_N_TEMPORARY_FAILURE;
     for (int i = 0; i < ours.n; i++)
         ours.p[i].spi_size = 8;
@@ -524,7 +529,9 @@ static uint16_t ike_ike_rekey_answer(struct ike_sa *sa, const struct ike_header 
     msg = ike_sk_seal(sa, &w, msg, &len);
     if (msg != NULL)
         ike_response_send(sa, msg, len, h->msg_id);
+    fresh->rekeyed_from = sa;       /* for the event's handler only */
     ike_sa_emit(fresh, IKE_EV_IKE_REKEYED);
+    fresh->rekeyed_from = NULL;
     return 0;       /* the peer deletes the old IKE SA */
 }
 

@@ -574,12 +574,15 @@ static uint64_t ike_sa_deadline(const struct ike_sa *sa)
 {
     uint64_t d = UINT64_MAX;
 
-    if (sa->req.kind != IKE_REQ_NONE)
+    if (sa->req.kind != IKE_REQ_NONE) {
         d = sa->req.next_ms;
-    if (sa->probe_give_up_ms != 0 && sa->probe_give_up_ms < d)
-        d = sa->probe_give_up_ms;
-    else if (sa->pending != 0 && sa->state == IKE_S_ESTABLISHED)
+        if (sa->probe_give_up_ms != 0 && sa->probe_give_up_ms < d)
+            d = sa->probe_give_up_ms;
+        if (sa->probe_give_up_ms != 0 && sa->ride_step < sa->ride_n && sa->ride_next_ms < d)
+            d = sa->ride_next_ms;
+    } else if (sa->pending != 0 && sa->state == IKE_S_ESTABLISHED) {
         d = 0;      /* run at once */
+    }
     if (sa->state == IKE_S_INIT_DONE && sa->created_ms + 30000 < d)
         d = sa->created_ms + 30000;
     if (sa->state == IKE_S_ESTABLISHED && !sa->hold_out && ike_kid_out_deadline(sa) < d)
@@ -690,6 +693,13 @@ void ike_ctx_tick(struct ike_ctx *ctx)
             if (sa->doomed)
                 continue;
         }
+        if (sa->probe_give_up_ms != 0 && sa->req.kind != IKE_REQ_NONE && sa->ride_step < sa->ride_n &&
+            sa->ride_next_ms <= now) {
+            /* the riding probe's schedule: resend the request, its own ladder untouched */
+            sa->ctx->stats.retransmits++;
+            ike_sa_send(sa, sa->req.buf, sa->req.len);
+            sa->ride_next_ms = now + sa->ride_gaps[++sa->ride_step];
+        }
         if (sa->req.kind != IKE_REQ_NONE && sa->req.next_ms <= now) {
             if (ike_request_timeout(sa))
                 continue;
@@ -787,6 +797,11 @@ int ike_sa_probe(struct ike_sa *sa, const unsigned *schedule_ms, int n)
     for (int i = 0; i < n; i++)
         total += schedule_ms[i];
     sa->probe_give_up_ms = ike_now(sa->ctx) + total;
+    /* resend at the probe's gaps but the last (which is the give-up) */
+    sa->ride_n = n - 1 < IKE_PROBE_STEPS_MAX - 1 ? n - 1 : IKE_PROBE_STEPS_MAX - 1;
+    memcpy(sa->ride_gaps, schedule_ms, sizeof(unsigned) * (size_t)(sa->ride_n + 1));
+    sa->ride_step = 0;
+    sa->ride_next_ms = ike_now(sa->ctx) + schedule_ms[0];
     sa->ctx->stats.retransmits++;
     ike_sa_send(sa, sa->req.buf, sa->req.len);
     return 0;
@@ -815,6 +830,11 @@ int ike_sa_delete(struct ike_sa *sa)
 void ike_sa_abandon(struct ike_sa *sa)
 {
     ike_sa_destroy(sa);
+}
+
+struct ike_sa *ike_sa_rekeyed_from(const struct ike_sa *sa)
+{
+    return sa->rekeyed_from;
 }
 
 void ike_sa_hold_outbound(struct ike_sa *sa)

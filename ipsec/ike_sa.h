@@ -166,6 +166,8 @@ void ike_sa_abandon(struct ike_sa *sa);
 /* A speculative SA's CHILD SAs are installed inbound only (the current
  * SA keeps carrying our traffic) until ike_sa_release_outbound. */
 void ike_sa_hold_outbound(struct ike_sa *sa);
+/* During IKE_EV_IKE_REKEYED (sa is the new IKE SA): the one it replaces. */
+struct ike_sa *ike_sa_rekeyed_from(const struct ike_sa *sa);
 void ike_sa_release_outbound(struct ike_sa *sa);
 int ike_sa_rekey_child(struct ike_sa *sa);
 int ike_sa_rekey_ike(struct ike_sa *sa);

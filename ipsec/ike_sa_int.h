@@ -109,11 +109,15 @@ struct ike_sa {
     struct ike_rekey rekey;
     uint32_t child_spi_pending; /* responder: SPI allocated for the CHILD in AUTH */
     unsigned pending;           /* IKE_PEND_*: requests waiting for the window */
+    unsigned ride_gaps[IKE_PROBE_STEPS_MAX];   /* the riding probe's own resends */
+    int ride_n, ride_step;
+    uint64_t ride_next_ms;
     uint64_t probe_give_up_ms;  /* a probe rides on the outstanding request: PROBE_TIMEOUT
                                  * then unless the peer authenticates first (0 = none) */
     uint64_t created_ms, rekey_child_at, rekey_ike_at;
     bool doomed;                /* destroyed: freed when no entry point runs */
     bool hold_out;              /* speculative: CHILD SAs inbound only until released */
+    struct ike_sa *rekeyed_from;    /* set only while IKE_EV_IKE_REKEYED is emitted */
     uint8_t last_req_hash[32];  /* the request last_resp answers (SHA-256) */
     uint64_t resend_window_ms;  /* cached-response resends: one-second budget */
     unsigned resends_in_window;

@@ -110,11 +110,21 @@ void liveness_init(struct liveness *l, const struct liveness_config *cfg, const 
     l->retry_wait_ms = cfg->retry_ms;
 }
 
+static void liveness_promote(struct liveness *l);
+
 static void liveness_connect(struct liveness *l, enum liveness_reason why)
 {
     l->retry_due_ms = 0;
     l->probing = false;
+    if (l->spec == LIVE_SPEC_READY) {
+        liveness_promote(l);
+        return;
+    }
     liveness_set(l, LIVE_CONNECTING, why);
+    if (l->spec == LIVE_SPEC_STARTING) {
+        l->spec_unwanted = l->spec_beside_attempt = false;   /* it is the attempt */
+        return;
+    }
     l->cb.start_ike(l->cb.arg, false);
 }
 
@@ -138,6 +148,18 @@ void liveness_stop(struct liveness *l)
 static uint64_t liveness_probe_late_at(const struct liveness *l)
 {
     return l->probe_sent_ms + l->cfg.dead_after_ms / 2;
+}
+
+static bool liveness_heard_since_probe(const struct liveness *l)
+{
+    return l->last_rx_ms > l->probe_sent_ms;
+}
+
+/* IKE reports every probe's outcome; should one be lost, liveness gives
+ * the probe up itself a little after dead_after. */
+static uint64_t liveness_probe_backstop_at(const struct liveness *l)
+{
+    return l->probe_sent_ms + l->cfg.dead_after_ms + l->cfg.dead_after_ms / 2;
 }
 
 static void liveness_probe_send(struct liveness *l)
@@ -240,8 +262,14 @@ void liveness_ike_established(struct liveness *l, bool speculative)
     liveness_set(l, LIVE_UP, LIVE_R_ESTABLISHED);
 }
 
+static void liveness_dead(struct liveness *l, enum liveness_reason why);
+
 void liveness_ike_failed(struct liveness *l, bool speculative)
 {
+    if (!speculative && (l->state == LIVE_UP || l->state == LIVE_SUSPECT)) {
+        liveness_dead(l, LIVE_R_IKE_FAILED);    /* the current SA failed: as dead */
+        return;
+    }
     if (speculative) {
         bool was_the_attempt = l->state == LIVE_CONNECTING && !l->spec_beside_attempt;
 
@@ -372,6 +400,7 @@ void liveness_hint(struct liveness *l, enum liveness_hint h)
         /* logged once per suspicion: more hints meanwhile change nothing */
         ipsec_log(IPSEC_LOG_INFO, "event=liveness_hint hint=%s state=up", liveness_hint_name(h));
         l->suspicion_unauth = liveness_hint_unauthenticated(h);
+        l->spec_unwanted = false;   /* a new suspicion: a speculative SA on its way may be needed */
         liveness_set(l, LIVE_SUSPECT, LIVE_R_HINT);
         if (!l->probing)
             liveness_probe_send(l);
@@ -391,8 +420,9 @@ uint64_t liveness_next_deadline(const struct liveness *l)
         return d;
     if (l->state == LIVE_DOWN && l->retry_due_ms != 0)
         d = l->retry_due_ms;
-    if (l->state == LIVE_UP && l->probing)
-        d = liveness_probe_late_at(l);
+    if ((l->state == LIVE_UP || l->state == LIVE_SUSPECT) && l->probing)
+        d = l->state == LIVE_UP && !liveness_heard_since_probe(l) ? liveness_probe_late_at(l)
+                                                                  : liveness_probe_backstop_at(l);
     if (l->state == LIVE_UP && !l->probing) {
         d = liveness_probe_due(l);
         if (l->first_unanswered_tx_ms != 0 && l->first_unanswered_tx_ms + l->cfg.stall_ms < d)
@@ -411,10 +441,16 @@ void liveness_tick(struct liveness *l)
         liveness_connect(l, LIVE_R_RETRY);
         return;
     }
+    if ((l->state == LIVE_UP || l->state == LIVE_SUSPECT) && l->probing &&
+        liveness_probe_backstop_at(l) <= now) {
+        ipsec_log(IPSEC_LOG_WARN, "event=liveness_probe_outcome_lost");
+        liveness_probe_timeout(l);
+        return;
+    }
     if (l->state != LIVE_UP)
         return;
     if (l->probing) {
-        if (liveness_probe_late_at(l) <= now) {
+        if (!liveness_heard_since_probe(l) && liveness_probe_late_at(l) <= now) {
             ipsec_log(IPSEC_LOG_INFO, "event=liveness_probe_late after_ms=%llu",
                       (unsigned long long)(now - l->probe_sent_ms));
             l->suspicion_unauth = false;

@@ -130,10 +130,13 @@ static void sadb_grow(struct esp_sadb *db)
         for (i = 0; i < db->nbuckets; i++) {
             for (sa = old[i]; sa != NULL; sa = next) {
                 size_t h = sadb_hash(sadb_key(sa), nb);
+                struct esp_sa **pp = &tabs[d][h];
 
                 next = sa->next;
-                sa->next = tabs[d][h];
-                tabs[d][h] = sa;
+                while (*pp != NULL)     /* keep the order: a peer's newest outbound SA stays first */
+                    pp = &(*pp)->next;
+                sa->next = NULL;
+                *pp = sa;
             }
         }
         free(old);

@@ -189,7 +189,23 @@ static void tunnel_initiator_event(struct tunnel *t, struct ike_sa *sa, enum ike
 {
     bool spec = sa == t->spec && sa != NULL;
 
-    if (sa != t->cur && sa != t->spec && ev != IKE_EV_IKE_REKEYED)
+    if (ev == IKE_EV_IKE_REKEYED) {
+        /* the new IKE SA takes the place of the one it replaces, if that
+         * one is ours (the current or the speculative SA) */
+        struct ike_sa *old = ike_sa_rekeyed_from(sa);
+
+        if (old == NULL || (old != t->cur && old != t->spec))
+            return;
+        if (old == t->spec)
+            t->spec = sa;
+        else
+            t->cur = sa;
+        if (t->cb)
+            t->cb(t->arg, t, TUNNEL_EV_REKEYED);
+        tunnel_kick(t);
+        return;
+    }
+    if (sa != t->cur && sa != t->spec)
         return;     /* an SA we already let go of */
     switch (ev) {
     case IKE_EV_ESTABLISHED:
@@ -219,11 +235,7 @@ static void tunnel_initiator_event(struct tunnel *t, struct ike_sa *sa, enum ike
         liveness_hint(&t->live, LIVE_HINT_INVALID_IKE_SPI);
         break;
     case IKE_EV_IKE_REKEYED:
-        if (!spec && t->cur != NULL)
-            t->cur = sa;
-        if (t->cb)
-            t->cb(t->arg, t, TUNNEL_EV_REKEYED);
-        break;
+        break;      /* handled above */
     case IKE_EV_CHILD_REKEYED:
         if (t->cb)
             t->cb(t->arg, t, TUNNEL_EV_REKEYED);

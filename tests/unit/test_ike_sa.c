@@ -1649,6 +1649,164 @@ static void test_a_held_sa_stays_held_across_a_child_rekey_by_the_peer(void **st
     assert_non_null(kid_by_in(&be, out));
 }
 
+/* ---- adversarial review of the failover changes (each failed before its fix) ---- */
+
+/* ike_sa_deadline: the new "probe_give_up_ms" if took the old "else" of
+ * "req.kind != NONE": with a request out and something deferred (a DELETE
+ * asked for meanwhile: tunnel_drop_spec, ike_ctx_delete_all) the deadline
+ * is 0 although nothing can run until the request ends; ike_io's timer
+ * then fires back to back (a busy loop) for the request's whole life. */
+static void test_a_delete_deferred_behind_a_request_does_not_spin_the_timer(void **state)
+{
+    struct ike_peer_config fc = base_config(true), bc = base_config(false);
+    uint64_t d;
+
+    (void)state;
+    establish(&fc, &bc);
+    assert_int_equal(ike_sa_rekey_child(fe.last_sa), 0);
+    q_len = 0;                                  /* the peer is slow to answer */
+    assert_int_equal(ike_sa_delete(fe.last_sa), 0);     /* deferred: the window is busy */
+    ike_ctx_tick(fe.ctx);                       /* nothing it can do yet */
+    d = ike_ctx_next_deadline(fe.ctx);
+    print_message("next deadline in %lld ms\n", (long long)(d - now_ms));
+    assert_true(d > now_ms);
+}
+
+/* A probe riding on an outstanding request is sent once; the request's own
+ * retransmissions (500 ms, 1 s, ...) fall outside dead_after, so the probe
+ * has no retransmission at all where a plain probe has two. Two lost
+ * datagrams (the request and the one resend) and an alive peer is declared
+ * dead, with every stream of the tunnel. */
+static void test_a_probe_riding_on_a_request_is_retransmitted_on_its_schedule(void **state)
+{
+    struct ike_peer_config fc = base_config(true), bc = base_config(false);
+    static const unsigned sched[] = { 75, 75, 150 };    /* dead_after 300, the default */
+    uint64_t tx0;
+
+    (void)state;
+    fc.retransmit_ms = bc.retransmit_ms = 500;  /* the default */
+    establish(&fc, &bc);
+    tx0 = ike_ctx_stats(fe.ctx)->tx;
+    drop_next = 2;                              /* the rekey request and the first resend */
+    assert_int_equal(ike_sa_rekey_child(fe.last_sa), 0);
+    now_ms += 10;
+    assert_int_equal(ike_sa_probe(fe.last_sa, sched, 3), 0);
+    advance(300);
+    print_message("sends during the probe: %llu\n", (unsigned long long)(ike_ctx_stats(fe.ctx)->tx - tx0 - 1));
+    assert_int_equal(fe.events[IKE_EV_PROBE_TIMEOUT], 0);
+    assert_int_equal(fe.events[IKE_EV_PROBE_OK], 1);
+}
+
+/* A speculative SA's outbound is held (ike_sa_hold_outbound). The peer
+ * rekeys its IKE SA: ike_rekey_ike_finish does not carry hold_out over, so
+ * the successor's tick activates the CHILD SA's outbound after 1 s
+ * (IKE_OUT_DEFER_MS): our sessions' traffic goes to the speculative peer. */
+static void test_a_held_sa_stays_held_across_an_ike_rekey_by_the_peer(void **state)
+{
+    struct ike_peer_config fc = base_config(true), bc = base_config(false);
+    struct ike_sa *sa = NULL;
+
+    (void)state;
+    side_ctx(&fe);
+    side_ctx(&be);
+    ike_ctx_add_peer(fe.ctx, &fc);
+    ike_ctx_add_peer(be.ctx, &bc);
+    assert_int_equal(ike_ctx_initiate(fe.ctx, 0, false, &sa), 0);
+    ike_sa_hold_outbound(sa);
+    pump();
+    assert_int_equal(fe.events[IKE_EV_ESTABLISHED], 1);
+    assert_int_equal(ike_sa_rekey_ike(be.last_sa), 0);
+    pump();
+    assert_int_equal(fe.events[IKE_EV_IKE_REKEYED], 1);
+    advance(5000);
+    assert_int_equal(fe.out_spi, 0);
+    for (int i = 0; i < MAX_SAS; i++)
+        if (fe.kids[i].live)
+            assert_true(fe.kids[i].out_pending);
+}
+
+/* What tunnel_initiator_event does: the current SA follows IKE_IKE_REKEYED
+ * (t->cur = the new SA); events of any other SA are ignored. */
+static struct ike_sa *tun_cur;
+static int tun_probe_outcomes;
+
+static void tunnel_like(struct side *s, struct ike_sa *sa, enum ike_event ev)
+{
+    if (s != &fe)
+        return;
+    if (ev == IKE_EV_IKE_REKEYED) {
+        if (tun_cur != NULL)
+            tun_cur = sa;
+        return;
+    }
+    if (sa != tun_cur)
+        return;
+    if (ev == IKE_EV_PROBE_OK || ev == IKE_EV_PROBE_TIMEOUT)
+        tun_probe_outcomes++;
+    if (ev == IKE_EV_SA_GONE)
+        tun_cur = NULL;
+}
+
+/* Our probe is out when the peer rekeys the IKE SA (its request crosses
+ * the probe). The probe's answer (PROBE_OK) comes on the old SA, which the
+ * tunnel no longer follows: liveness never hears the outcome and keeps
+ * probing=true for good (see test_liveness: no probe is ever sent again,
+ * and a SUSPECT tunnel has no deadline). */
+static void test_a_probe_crossing_a_peer_ike_rekey_reports_its_outcome(void **state)
+{
+    struct ike_peer_config fc = base_config(true), bc = base_config(false);
+    static const unsigned sched[] = { 50, 50, 100 };
+
+    (void)state;
+    establish(&fc, &bc);
+    tun_cur = fe.last_sa;
+    tun_probe_outcomes = 0;
+    event_hook = tunnel_like;
+    assert_int_equal(ike_sa_probe(fe.last_sa, sched, 3), 0);
+    assert_int_equal(ike_sa_rekey_ike(be.last_sa), 0);     /* crosses the probe */
+    pump();
+    advance(3000);                              /* a refused rekey is retried within 2 s */
+    event_hook = NULL;
+    assert_int_equal(fe.events[IKE_EV_IKE_REKEYED], 1);
+    assert_non_null(tun_cur);
+    print_message("probe outcomes for the tracked SA: %d (PROBE_OK on any SA: %d)\n", tun_probe_outcomes,
+                  fe.events[IKE_EV_PROBE_OK]);
+    assert_int_equal(tun_probe_outcomes, 1);
+}
+
+/* Our DELETE of the CHILD SA we just rekeyed crosses the peer's IKE rekey:
+ * the CHILD SAs move to the new IKE SA, the DELETE's answer arrives on the
+ * old one and removes nothing. The old CHILD SA (inbound, and an outbound
+ * stacked under the newest) stays installed for good, and one of the four
+ * CHILD slots is gone; after four such crossings no CHILD rekey succeeds. */
+static void test_a_child_delete_crossing_a_peer_ike_rekey_removes_the_child(void **state)
+{
+    struct ike_peer_config fc = base_config(true), bc = base_config(false);
+
+    (void)state;
+    establish(&fc, &bc);
+    assert_int_equal(ike_sa_rekey_child(fe.last_sa), 0);
+    assert_int_equal(q_len, 1);
+    {   /* the rekey and its answer; our DELETE of the old CHILD SA goes out */
+        struct packet p = queue[0];
+
+        q_len = 0;
+        deliver(&p);
+        p = queue[0];
+        q_len = 0;
+        deliver(&p);
+    }
+    assert_int_equal(q_len, 1);                 /* DELETE (old CHILD SA) on the wire */
+    assert_int_equal(live_kids(&fe), 2);
+    assert_int_equal(ike_sa_rekey_ike(be.last_sa), 0);     /* the peer's IKE rekey crosses it */
+    pump();
+    advance(3000);
+    print_message("fe CHILD SAs: %d, be CHILD SAs: %d\n", live_kids(&fe), live_kids(&be));
+    assert_int_equal(ike_ctx_count_sas(fe.ctx), 1);
+    assert_int_equal(live_kids(&be), 1);
+    assert_int_equal(live_kids(&fe), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1699,6 +1857,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_a_speculative_sa_deleted_inside_its_established_event_leaves_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_calls_on_a_doomed_sa_are_refused_and_send_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_held_sa_stays_held_across_a_child_rekey_by_the_peer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_delete_deferred_behind_a_request_does_not_spin_the_timer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_probe_riding_on_a_request_is_retransmitted_on_its_schedule, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_held_sa_stays_held_across_an_ike_rekey_by_the_peer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_probe_crossing_a_peer_ike_rekey_reports_its_outcome, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_child_delete_crossing_a_peer_ike_rekey_removes_the_child, setup, teardown),
     };
 
     return cmocka_run_group_tests_name("ike_sa", tests, certs_setup, certs_teardown);

@@ -507,6 +507,97 @@ static void test_a_stopped_tunnel_ignores_late_ike_outcomes(void **state)
     assert_int_equal(L.state, LIVE_DOWN);
 }
 
+/* ---- adversarial review of the failover changes (each failed before its fix) ---- */
+
+/* Rule 1: the peer spoke (ESP that verified) after the probe went out.
+ * liveness_probe_timeout excuses such a probe; the dead_after/2 "late"
+ * check does not, so a slow IKE answer on a busy, healthy tunnel makes it
+ * SUSPECT (new sessions held), and every later packet flips it UP and at
+ * once SUSPECT again until the probe resolves. */
+static void test_authentic_traffic_after_a_probe_keeps_a_late_probe_from_making_the_tunnel_suspect(void **state)
+{
+    (void)state;
+    bring_up();
+    advance(1000);                              /* idle probe */
+    assert_true(L.probing);
+    now += 10;
+    liveness_authentic_rx(&L, false);           /* ESP verified after the probe was sent */
+    advance(cfg.dead_after_ms / 2);
+    assert_int_equal(L.n_entered[LIVE_SUSPECT], 0);
+}
+
+static void test_a_late_probe_does_not_flap_up_and_suspect_on_every_packet(void **state)
+{
+    (void)state;
+    bring_up();
+    advance(1000);
+    advance(cfg.dead_after_ms / 2);
+    assert_int_equal(L.state, LIVE_SUSPECT);    /* late: fine */
+    for (int i = 0; i < 10; i++) {
+        now += 5;
+        liveness_authentic_rx(&L, false);       /* ESP keeps arriving */
+        advance(0);
+    }
+    print_message("SUSPECT entered %llu times, state %s\n", (unsigned long long)L.n_entered[LIVE_SUSPECT],
+                  liveness_state_name(L.state));
+    assert_int_equal(L.n_entered[LIVE_SUSPECT], 1);
+    assert_int_equal(L.state, LIVE_UP);
+}
+
+/* A probe whose outcome IKE never reports (the probe went out on an IKE
+ * SA that a peer-initiated IKE rekey replaced, see test_ike_sa) leaves
+ * probing=true forever: no probe is ever sent again, SUSPECT has no
+ * deadline, a later death of the peer is never found. */
+static void test_a_lost_probe_outcome_is_given_up_by_liveness_itself(void **state)
+{
+    (void)state;
+    bring_up();
+    advance(1000);
+    assert_int_equal(probes, 1);
+    /* no liveness_probe_ok / _timeout: the outcome went to the old SA */
+    now += 5;
+    liveness_authentic_rx(&L, true);            /* the peer's rekey request itself */
+    advance(60000);                             /* a minute; the peer then dies */
+    assert_true(probes > 1);
+}
+
+/* The current SA failed (its rekey timed out: IKE_EV_FAILED) while a
+ * speculative SA is up and waiting for exactly this verdict: it should
+ * take over at once. It is left READY; the tunnel goes DOWN, waits
+ * retry_ms and makes a second handshake, and the READY one lingers. */
+static void test_the_current_sa_failing_promotes_a_ready_speculative_sa(void **state)
+{
+    (void)state;
+    bring_up();
+    liveness_hint(&L, LIVE_HINT_UNKNOWN_SPI);
+    liveness_ike_established(&L, true);
+    assert_int_equal(L.spec, LIVE_SPEC_READY);
+    liveness_ike_failed(&L, false);             /* tunnel.c: IKE_EV_FAILED of t->cur */
+    assert_int_equal(promotes, 1);
+    assert_int_equal(L.state, LIVE_UP);
+}
+
+/* DOWN with a speculative SA on its way (the current SA failed): a new
+ * client (NETSTACK_EV_NO_SA -> SYN_UNANSWERED) or the retry timer starts
+ * a second, non-speculative attempt; when the speculative SA is up first
+ * it is promoted without abandoning that attempt. tunnel.c then overwrites
+ * t->cur (tunnel_promote_spec): the attempt, with INITIAL_CONTACT and
+ * outbound not held, lives on untracked (never probed, never deleted,
+ * its CHILD SA becomes the newest outbound when it is up). */
+static void test_a_starting_speculative_sa_becomes_the_attempt_instead_of_a_second_one(void **state)
+{
+    (void)state;
+    bring_up();
+    liveness_hint(&L, LIVE_HINT_UNKNOWN_SPI);
+    assert_int_equal(spec_starts, 1);
+    liveness_ike_failed(&L, false);             /* the current SA failed: DOWN */
+    liveness_hint(&L, LIVE_HINT_SYN_UNANSWERED);    /* a new client, no SA */
+    liveness_ike_established(&L, true);         /* the speculative SA wins the race */
+    assert_int_equal(promotes, 1);
+    /* either no second attempt, or it is let go before the promotion */
+    assert_true(starts == 1 || abandons == 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -535,6 +626,11 @@ int main(void)
         cmocka_unit_test_setup(test_a_speculative_sa_made_unwanted_becomes_the_attempt_when_the_peer_dies_after_all, setup),
         cmocka_unit_test_setup(test_a_flood_of_hints_while_suspect_costs_one_probe_and_one_speculative_sa, setup),
         cmocka_unit_test_setup(test_a_stopped_tunnel_ignores_late_ike_outcomes, setup),
+        cmocka_unit_test_setup(test_authentic_traffic_after_a_probe_keeps_a_late_probe_from_making_the_tunnel_suspect, setup),
+        cmocka_unit_test_setup(test_a_late_probe_does_not_flap_up_and_suspect_on_every_packet, setup),
+        cmocka_unit_test_setup(test_a_lost_probe_outcome_is_given_up_by_liveness_itself, setup),
+        cmocka_unit_test_setup(test_the_current_sa_failing_promotes_a_ready_speculative_sa, setup),
+        cmocka_unit_test_setup(test_a_starting_speculative_sa_becomes_the_attempt_instead_of_a_second_one, setup),
     };
 
     return cmocka_run_group_tests_name("liveness", tests, NULL, NULL);

@@ -316,6 +316,32 @@ static void test_sadb_inbound_hard_limit_refuses_packets(void **state)
     esp_sadb_free(&f.rx);
 }
 
+static void test_the_newest_outbound_sa_still_wins_after_the_table_grows(void **state)
+{
+    struct esp_sadb db;
+    uint8_t km[20] = { 1 };
+    uint32_t peer = inet_addr("10.99.2.100");
+    struct esp_sa_params p;
+
+    (void)state;
+    assert_int_equal(esp_sadb_init(&db, 4), 0);
+    p = params(0x1000, ESP_SA_OUT, peer, km);
+    assert_int_equal(esp_sadb_add(&db, &p, NULL), 0);          /* the old CHILD SA */
+    p = params(0x2000, ESP_SA_OUT, peer, km);
+    assert_int_equal(esp_sadb_add(&db, &p, NULL), 0);          /* its rekeyed successor */
+    assert_int_equal(esp_sadb_lookup_out(&db, peer)->spi, 0x2000);
+    size_t nb0 = db.nbuckets;
+
+    for (uint32_t i = 0; db.nbuckets == nb0; i++) {               /* other SAs come up: the table grows once */
+        p = params(0x9000 + i, ESP_SA_IN, peer, km);
+        assert_int_equal(esp_sadb_add(&db, &p, NULL), 0);
+    }
+    assert_int_equal(db.nbuckets, 2 * nb0);
+    assert_int_equal(esp_sadb_lookup_out(&db, peer)->spi, 0x2000);
+    esp_sadb_free(&db);
+}
+
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -328,6 +354,7 @@ int main(void)
         cmocka_unit_test(test_sadb_32bit_sequence_never_wraps),
         cmocka_unit_test(test_sadb_esn_sequence_goes_past_32_bits_and_stops_at_64),
         cmocka_unit_test(test_sadb_inbound_hard_limit_refuses_packets),
+        cmocka_unit_test(test_the_newest_outbound_sa_still_wins_after_the_table_grows),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
