@@ -17,6 +17,8 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 ESPROXY=${ESPROXY:-$ROOT/build/esproxy}
+# sessions as long as the tunnel makes them, not dovecot's login forks
+CONF_DOVECOT_REUSE=${CONF_DOVECOT_REUSE:-yes}
 LAB=$(mktemp -d)
 P=${DRILL_NS_PREFIX:-dr$$}
 . "$ROOT/tests/lab/lib.sh"

@@ -141,34 +141,11 @@ charon {
 swanctl { socket = unix:///run/charon.vici }
 EOF
     uml_swanctl_conf "$n"
-    conf_dovecot /run/dovecot /run/dovecot-state "/lab/$n/dovecot.log" "*" /lab/mail/users /run/mail/%u no \
-        >"$d/dovecot.conf"
-    # Every fork+exec is slow under user-mode-linux, and the slower the busier
-    # the host. With dovecot's defaults (a new login process and a new imap or
-    # pop3 process for every session) a mail session cost 0.7 s on an idle
-    # node and 3-18 s once the lab's load held the node's CPU at 100%, with or
-    # without rekeys: past the clients' 5 s timeout. Reused, pre-started
-    # processes (dovecot's high-performance mode) keep it well below that.
-    cat >>"$d/dovecot.conf" <<EOF
-service imap-login {
-  service_count = 0
-  process_min_avail = 1
-}
-service pop3-login {
-  service_count = 0
-  process_min_avail = 1
-}
-service imap {
-  service_count = 0
-  process_min_avail = 2
-  process_limit = 64
-}
-service pop3 {
-  service_count = 0
-  process_min_avail = 2
-  process_limit = 64
-}
-EOF
+    # every fork+exec is slow under user-mode-linux, and the slower the
+    # busier the host: without reuse a mail session cost 0.7 s on an idle
+    # node and 3-18 s once the lab's load held the node's CPU at 100%
+    CONF_DOVECOT_REUSE=yes conf_dovecot /run/dovecot /run/dovecot-state "/lab/$n/dovecot.log" "*" \
+        /lab/mail/users /run/mail/%u no >"$d/dovecot.conf"
     cat >"$d/nginx.conf" <<EOF
 daemon on; master_process on; worker_processes 1; events { worker_connections 512; }
 pid /run/nginx.pid; error_log /lab/$n/nginx-error.log info;

@@ -43,6 +43,33 @@ protocol pop3 {
   mail_max_userip_connections = 2000
 }
 EOF
+    # CONF_DOVECOT_REUSE=yes: reused, pre-started login and imap/pop3
+    # processes (dovecot's high-performance mode). With the defaults every
+    # session forks a login and a mail process, which queue under
+    # concurrency (a greeting waited 20 -> 856 ms at 1 -> 20 concurrent
+    # logins, tests/bench/login_curve.sh) and crawl under user-mode-linux:
+    # drills want sessions whose length is the tunnel's, not dovecot's.
+    [ "${CONF_DOVECOT_REUSE:-no}" = yes ] || return 0
+    cat <<EOF
+service imap-login {
+  service_count = 0
+  process_min_avail = 1
+}
+service pop3-login {
+  service_count = 0
+  process_min_avail = 1
+}
+service imap {
+  service_count = 0
+  process_min_avail = 2
+  process_limit = 64
+}
+service pop3 {
+  service_count = 0
+  process_min_avail = 2
+  process_limit = 64
+}
+EOF
 }
 
 # The esproxy front-end toward the VIP, listening for clients on listen_ip.

@@ -13,6 +13,7 @@ P=fo$$
 trap lab_exit EXIT
 chmod 755 "$LAB"
 DEAD=300
+CONF_DOVECOT_REUSE=yes      # sessions as long as the tunnel makes them (tests/lab/conf.sh)
 # Bounds come from the configuration (lab defaults in tests/lab/conf.sh) and
 # from this run: a session's p90 duration outside the failover (drill_analyze's
 # session_p90_ms) stands for "one session on this machine now". A dead node
