@@ -4,6 +4,12 @@ and log one JSON line per session: start and end (wall-clock ms), protocol,
 success, and the error. Used by the failover lab to measure outages.
 
     sessions.py HOST SECONDS OUTFILE [--workers N] [--user U --password P]
+    sessions.py HOST SECONDS OUTFILE --rate R --protos pop3
+
+With --rate, a new session starts every 1/R s whether or not the earlier
+ones finished (a login loop: what many clients do at once; at most
+--max-inflight at a time, the rest counted as skipped), instead of each
+worker starting its next session when the last one ends.
 """
 import argparse
 import http.client
@@ -11,6 +17,7 @@ import imaplib
 import json
 import poplib
 import socket
+import sys
 import threading
 import time
 
@@ -65,25 +72,51 @@ def http_get(host, a):
 PROTOS = {"pop3": pop3, "imap": imap, "http": http_get}
 
 
-def worker(proto, a, deadline, out, lock):
+def one_session(proto, a, out, lock):
     fn = PROTOS[proto]
+    rec = {"proto": proto, "start": now_ms()}
+    try:
+        node = fn(a.host, a)
+        rec["ok"] = True
+        if node:
+            rec["node"] = node
+    except (OSError, EOFError, socket.timeout, imaplib.IMAP4.error, poplib.error_proto,
+            http.client.HTTPException, RuntimeError) as e:
+        rec["ok"] = False
+        rec["err"] = "%s: %s" % (type(e).__name__, str(e)[:120])
+    rec["end"] = now_ms()
+    with lock:
+        out.write(json.dumps(rec) + "\n")
+        out.flush()
+    return rec["ok"]
+
+
+def paced(a, deadline, out, lock):
+    """--rate: start sessions on a clock, each in its own thread."""
+    protos = a.protos.split(",")
+    live, skipped, i = [], 0, 0
+    nxt = time.time()
+    while nxt < deadline:
+        time.sleep(max(0.0, nxt - time.time()))
+        live = [t for t in live if t.is_alive()]
+        if len(live) < a.max_inflight:
+            t = threading.Thread(target=one_session, args=(protos[i % len(protos)], a, out, lock))
+            t.start()
+            live.append(t)
+        else:
+            skipped += 1
+        i += 1
+        nxt += 1.0 / a.rate
+    for t in live:
+        t.join()
+    if skipped:
+        print("sessions.py: %d sessions not started (--max-inflight %d reached)" % (skipped, a.max_inflight),
+              file=sys.stderr)
+
+
+def worker(proto, a, deadline, out, lock):
     while time.time() < deadline:
-        t0 = now_ms()
-        rec = {"proto": proto, "start": t0}
-        try:
-            node = fn(a.host, a)
-            rec["ok"] = True
-            if node:
-                rec["node"] = node
-        except (OSError, EOFError, socket.timeout, imaplib.IMAP4.error, poplib.error_proto,
-                http.client.HTTPException, RuntimeError) as e:
-            rec["ok"] = False
-            rec["err"] = "%s: %s" % (type(e).__name__, str(e)[:120])
-        rec["end"] = now_ms()
-        with lock:
-            out.write(json.dumps(rec) + "\n")
-            out.flush()
-        if not rec["ok"]:
+        if not one_session(proto, a, out, lock):
             time.sleep(0.02)
 
 
@@ -97,10 +130,15 @@ def main():
     ap.add_argument("--password", default="secret123")
     ap.add_argument("--timeout", type=float, default=5.0)
     ap.add_argument("--protos", default="pop3,imap,http")
+    ap.add_argument("--rate", type=float, default=0, help="sessions started per second (a login loop)")
+    ap.add_argument("--max-inflight", type=int, default=200)
     a = ap.parse_args()
     deadline = time.time() + a.seconds
     lock = threading.Lock()
     with open(a.outfile, "w") as out:
+        if a.rate > 0:
+            paced(a, deadline, out, lock)
+            return
         ts = [threading.Thread(target=worker, args=(p, a, deadline, out, lock))
               for p in a.protos.split(",") for _ in range(a.workers)]
         for t in ts:
