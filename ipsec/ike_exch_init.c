@@ -194,14 +194,20 @@ static bool ike_init_notify_errors(struct ike_sa *sa, const struct ike_payload_l
                 sa->dh_group = g;
                 if (ike_init_request_send(sa) != 0)
                     ike_sa_fail(sa, IKE_EV_FAILED, "ke_retry");
-            } else {
-                ike_sa_fail(sa, IKE_EV_FAILED, "invalid_ke_unacceptable_group");
+                return true;
             }
-            return true;
+            /* a group we cannot use: like any other error below */
         }
         if (n.type <= IKE_N_ERROR_MAX) {
-            ipsec_log(IPSEC_LOG_WARN, "event=ike_init_refused notify=%u", n.type);
-            ike_sa_fail(sa, IKE_EV_FAILED, "init_refused");
+            /* RFC 7296 §2.21.1: an error in an unprotected IKE_SA_INIT
+             * response may be forged by anyone who sees the request; treat
+             * it as a hint and keep waiting for a valid response until the
+             * retransmissions run out (the give-up then says why) */
+            sa->ctx->stats.dropped++;
+            if (sa->init_error == 0)
+                ipsec_log(IPSEC_LOG_WARN, "event=ike_init_error_ignored spi_i=%016llx notify=%u",
+                          (unsigned long long)sa->spi_i, n.type);
+            sa->init_error = n.type;
             return true;
         }
     }

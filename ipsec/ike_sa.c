@@ -636,7 +636,7 @@ static bool ike_request_timeout(struct ike_sa *sa)
         ike_sa_destroy(sa);
         return true;
     default:
-        ike_sa_fail(sa, IKE_EV_FAILED, "timeout");
+        ike_sa_fail(sa, IKE_EV_FAILED, sa->init_error != 0 ? "timeout_after_error_notify" : "timeout");
         return true;
     }
 }

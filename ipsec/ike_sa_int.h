@@ -118,6 +118,7 @@ struct ike_sa {
     bool doomed;                /* destroyed: freed when no entry point runs */
     bool hold_out;              /* speculative: CHILD SAs inbound only until released */
     struct ike_sa *rekeyed_from;    /* set only while IKE_EV_IKE_REKEYED is emitted */
+    uint16_t init_error;        /* the last error notify an IKE_SA_INIT response carried (ignored) */
     uint8_t last_req_hash[32];  /* the request last_resp answers (SHA-256) */
     uint64_t resend_window_ms;  /* cached-response resends: one-second budget */
     unsigned resends_in_window;

@@ -982,7 +982,10 @@ static void test_invalid_ke_payload_retries_with_requested_group(void **state)
     assert_children_mirror();
 }
 
-static void test_no_common_proposal_fails_cleanly(void **state)
+/* NO_PROPOSAL_CHOSEN comes unprotected: anyone who saw our IKE_SA_INIT
+ * could send it (RFC 7296 §2.21.1). The attempt waits for a valid answer
+ * and fails only when its retransmissions run out. */
+static void test_no_common_proposal_fails_when_the_retransmissions_run_out(void **state)
 {
     struct ike_peer_config fc = base_config(true), bc = base_config(false);
 
@@ -991,9 +994,48 @@ static void test_no_common_proposal_fails_cleanly(void **state)
     proposal(&bc.ike_proposals, IKE_PROTO_IKE, IKE_ENCR_AES_CBC, 256, IKE_INTEG_HMAC_SHA2_256_128,
              IKE_PRF_HMAC_SHA2_256, IKE_DH_MODP2048, -1);
     establish(&fc, &bc);
+    assert_int_equal(fe.events[IKE_EV_FAILED], 0);
+    assert_int_equal(ike_ctx_count_sas(fe.ctx), 1);
+    advance(60000);
     assert_int_equal(fe.events[IKE_EV_FAILED], 1);
     assert_int_equal(ike_ctx_count_sas(fe.ctx), 0);
     assert_int_equal(ike_ctx_count_sas(be.ctx), 0);
+}
+
+/* A forged error notify answering our IKE_SA_INIT (here a real responder's
+ * NO_PROPOSAL_CHOSEN, delivered first) must not end the attempt: the
+ * legitimate answer that follows still establishes the SA. */
+static void test_a_forged_error_in_the_init_response_is_ignored(void **state)
+{
+    struct ike_peer_config fc = base_config(true), bc = base_config(false), other = base_config(false);
+    struct ike_ctx *refuser;
+    struct packet init;
+
+    (void)state;
+    side_ctx(&fe);
+    side_ctx(&be);
+    ike_ctx_add_peer(fe.ctx, &fc);
+    ike_ctx_add_peer(be.ctx, &bc);
+    assert_int_equal(ike_ctx_initiate(fe.ctx, 0, true, NULL), 0);
+    assert_int_equal(q_len, 1);
+    init = queue[0];
+    q_len = 0;
+    other.ike_proposals.n = 0;
+    proposal(&other.ike_proposals, IKE_PROTO_IKE, IKE_ENCR_AES_CBC, 256, IKE_INTEG_HMAC_SHA2_256_128,
+             IKE_PRF_HMAC_SHA2_256, IKE_DH_MODP2048, -1);
+    refuser = be.ctx;
+    be.ctx = NULL;
+    side_ctx(&be);                      /* a second context: the forger's */
+    ike_ctx_add_peer(be.ctx, &other);
+    ike_ctx_input(be.ctx, init.src, 4500, init.dst, init.data, init.len);
+    assert_int_equal(q_len, 1);         /* NO_PROPOSAL_CHOSEN */
+    ike_ctx_free(&be.ctx);
+    be.ctx = refuser;
+    pump();                             /* the refusal reaches the front-end first */
+    assert_int_equal(fe.events[IKE_EV_FAILED], 0);
+    ike_ctx_input(be.ctx, init.src, 4500, init.dst, init.data, init.len);
+    pump();
+    assert_int_equal(fe.events[IKE_EV_ESTABLISHED], 1);
 }
 
 static void test_unknown_spi_gets_invalid_ike_spi_hint(void **state)
@@ -1841,7 +1883,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lifetimes_trigger_rekeys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cookie_is_demanded_under_load_and_honoured, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invalid_ke_payload_retries_with_requested_group, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_no_common_proposal_fails_cleanly, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_no_common_proposal_fails_when_the_retransmissions_run_out, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_forged_error_in_the_init_response_is_ignored, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_spi_gets_invalid_ike_spi_hint, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unauthenticated_replies_are_rate_limited, setup, teardown),
         cmocka_unit_test_setup_teardown(test_initial_contact_replaces_older_sas, setup, teardown),
