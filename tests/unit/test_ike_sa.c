@@ -1531,13 +1531,12 @@ static void test_a_probe_behind_an_outstanding_request_is_answered_by_its_answer
     assert_int_equal(fe.events[IKE_EV_PROBE_TIMEOUT], 0);
 }
 
-/* A speculative SA's CHILD SAs carry nothing of ours until released. */
-static void test_a_held_sa_installs_its_child_inbound_only_until_released(void **state)
+/* A speculative SA (no INITIAL_CONTACT, outbound held), established. */
+static struct ike_sa *establish_held(void)
 {
     struct ike_peer_config fc = base_config(true), bc = base_config(false);
     struct ike_sa *sa = NULL;
 
-    (void)state;
     side_ctx(&fe);
     side_ctx(&be);
     ike_ctx_add_peer(fe.ctx, &fc);
@@ -1546,6 +1545,16 @@ static void test_a_held_sa_installs_its_child_inbound_only_until_released(void *
     ike_sa_hold_outbound(sa);
     pump();
     assert_int_equal(fe.events[IKE_EV_ESTABLISHED], 1);
+    return sa;
+}
+
+/* A speculative SA's CHILD SAs carry nothing of ours until released. */
+static void test_a_held_sa_installs_its_child_inbound_only_until_released(void **state)
+{
+    struct ike_sa *sa;
+
+    (void)state;
+    sa = establish_held();
     assert_int_equal(live_kids(&fe), 1);
     advance(5000);                              /* no fallback activation while held */
     for (int i = 0; i < MAX_SAS; i++)
@@ -1740,23 +1749,13 @@ static void test_a_probe_riding_on_a_request_is_retransmitted_on_its_schedule(vo
 }
 
 /* A speculative SA's outbound is held (ike_sa_hold_outbound). The peer
- * rekeys its IKE SA: ike_rekey_ike_finish does not carry hold_out over, so
- * the successor's tick activates the CHILD SA's outbound after 1 s
- * (IKE_OUT_DEFER_MS): our sessions' traffic goes to the speculative peer. */
+ * rekeys its IKE SA: the successor must keep hold_out, or its tick would
+ * activate the CHILD SA's outbound after 1 s (IKE_OUT_DEFER_MS) and our
+ * sessions' traffic would go to the speculative peer. */
 static void test_a_held_sa_stays_held_across_an_ike_rekey_by_the_peer(void **state)
 {
-    struct ike_peer_config fc = base_config(true), bc = base_config(false);
-    struct ike_sa *sa = NULL;
-
     (void)state;
-    side_ctx(&fe);
-    side_ctx(&be);
-    ike_ctx_add_peer(fe.ctx, &fc);
-    ike_ctx_add_peer(be.ctx, &bc);
-    assert_int_equal(ike_ctx_initiate(fe.ctx, 0, false, &sa), 0);
-    ike_sa_hold_outbound(sa);
-    pump();
-    assert_int_equal(fe.events[IKE_EV_ESTABLISHED], 1);
+    (void)establish_held();
     assert_int_equal(ike_sa_rekey_ike(be.last_sa), 0);
     pump();
     assert_int_equal(fe.events[IKE_EV_IKE_REKEYED], 1);
