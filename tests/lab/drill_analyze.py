@@ -17,6 +17,9 @@ Prints key=value figures (or one JSON object):
   http_inflight_failed  idempotent HTTP GETs in flight that failed (should be 0: retried)
   new_failed        sessions started after the action that failed (should be 0: held)
   new_total         sessions started after the action
+  first_free_ms     when the first client busy at the action was free again
+                    (its session ended), from the action; a looping client
+                    can start no new session before that
   max_new_session_ms  the longest session started after the action (held
                     sessions last until the recovery)
   session_p90_ms    90th percentile duration of the successful sessions that
@@ -58,6 +61,7 @@ def main():
         "new_failed": sum(1 for r in after if not r["ok"]),
         "max_session_ms": max((r["end"] - r["start"] for r in recs), default=0),
         "max_new_session_ms": max((r["end"] - r["start"] for r in after), default=0),
+        "first_free_ms": min((r["end"] for r in inflight), default=action) - action,
         "session_p90_ms": p90([r["end"] - r["start"] for r in recs
                                if r["ok"] and (r["end"] < action or (first_ok and r["start"] > first_ok))]),
     }
