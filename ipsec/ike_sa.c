@@ -270,6 +270,9 @@ void ike_request_start(struct ike_sa *sa, enum ike_req_kind kind, uint8_t *buf, 
     sa->req.step = 0;
     sa->req.sent_ms = ike_now(sa->ctx);
     sa->req.next_ms = sa->req.sent_ms + sa->req.gaps[0];
+    sa->req.give_up_ms = sa->req.sent_ms;
+    for (int i = 0; i < sa->req.n_gaps; i++)
+        sa->req.give_up_ms += sa->req.gaps[i];
     ike_sa_send(sa, buf, len);
 }
 
@@ -612,14 +615,20 @@ uint64_t ike_ctx_next_deadline(const struct ike_ctx *ctx)
 /* Retransmit or give up. Returns true if sa was destroyed. */
 static bool ike_request_timeout(struct ike_sa *sa)
 {
-    enum ike_req_kind kind = sa->req.kind;
+    struct ike_request *r = &sa->req;
+    enum ike_req_kind kind = r->kind;
+    uint64_t now = ike_now(sa->ctx);
+    /* after a refusal the request keeps the plain ladder's give-up time */
+    bool expired = r->n_refused > 0 && now >= r->give_up_ms;
 
-    if (sa->req.refused_resend || ++sa->req.step < sa->req.n_gaps) {
-        sa->req.refused_resend = false;
+    if (!expired && (r->refused_resend || ++r->step < r->n_gaps)) {
+        r->refused_resend = false;
         sa->ctx->stats.retransmits++;
-        sa->req.sent_ms = ike_now(sa->ctx);
-        sa->req.next_ms = sa->req.sent_ms + sa->req.gaps[sa->req.step];
-        ike_sa_send(sa, sa->req.buf, sa->req.len);
+        r->sent_ms = now;
+        r->next_ms = now + r->gaps[r->step];
+        if (r->n_refused > 0 && r->next_ms > r->give_up_ms)
+            r->next_ms = r->give_up_ms;
+        ike_sa_send(sa, r->buf, r->len);
         return false;
     }
     ike_request_clear(sa);
@@ -646,15 +655,15 @@ int ike_sa_request_refused(struct ike_sa *sa)
     struct ike_request *r = &sa->req;
     uint64_t soon, now = ike_now(sa->ctx);
 
-    if ((r->kind != IKE_REQ_INIT && r->kind != IKE_REQ_AUTH) || r->refused_resend ||
-        r->n_refused >= r->n_gaps || r->step + 1 >= r->n_gaps)
+    if ((r->kind != IKE_REQ_INIT && r->kind != IKE_REQ_AUTH) || r->refused_resend)
         return -1;
     soon = r->sent_ms + r->gaps[0];
     if (soon < now)
         soon = now;
-    if (soon >= r->next_ms)
+    if (soon >= r->next_ms || soon >= r->give_up_ms)
         return -1;
     r->next_ms = soon;
+    r->step = 0;                /* the ladder starts over: the VIP is moving, not congested */
     r->refused_resend = true;
     r->n_refused++;
     return 0;

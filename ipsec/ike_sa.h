@@ -149,11 +149,13 @@ int ike_ctx_initiate(struct ike_ctx *ctx, int peer, bool initial_contact, struct
 /* An ICMP error says our last IKE_SA_INIT or IKE_AUTH was refused where it
  * went (nothing listening at the VIP's holder, which is about to change):
  * not a loss to congestion, so it is sent again the first gap after the
- * last send, without climbing the backoff ladder: a VIP that moves a
- * moment later is reached within one first gap. At most as many such sends
- * as the ladder has steps, and never while the last step (give-up) runs.
- * ICMP is not authenticated; the worst a forged one does is that many extra
- * sends. 0 if a send was brought forward, -1 if nothing changed. */
+ * last send and the backoff ladder starts over, for as long as the
+ * refusals come: a VIP that moves a moment later is reached within one
+ * first gap (two, if one send is lost silently while the address moves).
+ * The request still gives up when the plain ladder would have.
+ * ICMP is not authenticated; the worst a forged one does is one send of our
+ * own request per first gap until then. 0 if a send was brought forward,
+ * -1 if nothing changed. */
 int ike_sa_request_refused(struct ike_sa *sa);
 
 /* Liveness probe: an empty INFORMATIONAL request retransmitted after each

@@ -36,8 +36,9 @@ struct ike_request {
     size_t len;
     uint64_t next_ms;           /* next retransmission or give-up time */
     uint64_t sent_ms;           /* last (re)transmission */
+    uint64_t give_up_ms;        /* when the plain ladder would give up */
     bool refused_resend;        /* next send answers an ICMP refusal: no backoff step */
-    int n_refused;              /* such sends so far (at most n_gaps) */
+    int n_refused;              /* such sends so far (none after give_up_ms) */
     unsigned gaps[IKE_PROBE_STEPS_MAX];
     int n_gaps, step;
 };

@@ -568,9 +568,9 @@ static void test_lost_messages_are_retransmitted(void **state)
 }
 
 /* A refused IKE_SA_INIT (ICMP unreachable: nobody serves the VIP yet) is
- * sent again the first gap after the last send, without climbing the
- * backoff ladder; the number of such sends is bounded and the give-up time
- * of the last step is never brought forward. */
+ * sent again the first gap after the last send and the backoff ladder
+ * starts over, for as long as refusals come; the request still gives up
+ * when the plain ladder would have (100+200+400+800 ms here). */
 static void test_refused_request_is_retransmitted_without_backoff(void **state)
 {
     struct ike_peer_config fc = base_config(true);     /* gaps 100, 200, 400, 800 */
@@ -592,28 +592,33 @@ static void test_refused_request_is_retransmitted_without_backoff(void **state)
     assert_int_equal(ike_sa_request_refused(sa), -1);  /* once per send */
     advance(90);                                        /* resent at +200 ... */
     assert_int_equal(ike_ctx_stats(fe.ctx)->retransmits, 2);
-    assert_int_equal(ike_ctx_next_deadline(fe.ctx), t0 + 400);  /* ... still on the 200 ms step */
-    /* a late refusal (its first gap has passed): resent at once */
-    advance(150);                                       /* +350 */
-    assert_int_equal(ike_sa_request_refused(sa), 0);
-    assert_int_equal(ike_ctx_next_deadline(fe.ctx), t0 + 350);
-    advance(1);                                         /* resent at +351, next +551 */
+    assert_int_equal(ike_ctx_next_deadline(fe.ctx), t0 + 300);  /* ... and the ladder starts over */
+    advance(100);                                       /* +300, lost silently: next 200 later */
     assert_int_equal(ike_ctx_stats(fe.ctx)->retransmits, 3);
-    /* bounded: as many such sends as the ladder has steps (4 here); two
-     * were used above */
-    for (i = 0; i < 4; i++) {
-        assert_int_equal(ike_sa_request_refused(sa), i < 2 ? 0 : -1);
-        advance(100);                                   /* +451, +551 refused resends */
+    assert_int_equal(ike_ctx_next_deadline(fe.ctx), t0 + 500);
+    /* a late refusal (its first gap has passed): resent at once */
+    advance(150);                                       /* +450 */
+    assert_int_equal(ike_sa_request_refused(sa), 0);
+    assert_int_equal(ike_ctx_next_deadline(fe.ctx), t0 + 450);
+    advance(1);                                         /* resent at +451, next +551 */
+    assert_int_equal(ike_ctx_stats(fe.ctx)->retransmits, 4);
+    assert_int_equal(ike_ctx_next_deadline(fe.ctx), t0 + 551);
+    /* refusals keep coming (the VIP has not moved yet): one send per first
+     * gap, however many, until the plain ladder's give-up time (+1500) */
+    for (i = 0; i < 9; i++) {
+        advance(100);                                   /* +551 ... +1351 */
+        assert_int_equal(ike_ctx_stats(fe.ctx)->retransmits, 5 + i);
+        (void)ike_sa_request_refused(sa);               /* the answer to each send */
     }
-    /* +751: back on the ladder (step 2, 200 ms after +551), next +1151 */
-    assert_int_equal(ike_ctx_stats(fe.ctx)->retransmits, 6);
-    assert_int_equal(ike_ctx_next_deadline(fe.ctx), t0 + 1151);
-    advance(400);                                       /* step 3; give up 800 later */
-    assert_int_equal(ike_ctx_stats(fe.ctx)->retransmits, 7);
-    assert_int_equal(ike_ctx_next_deadline(fe.ctx), t0 + 1951);
+    advance(100);                                       /* +1451; +1551 would be past the give-up */
+    assert_int_equal(ike_ctx_stats(fe.ctx)->retransmits, 14);
+    assert_int_equal(ike_ctx_next_deadline(fe.ctx), t0 + 1500);
+    assert_int_equal(ike_sa_request_refused(sa), -1);
+    advance(48);                                        /* +1499 */
     assert_int_equal(fe.events[IKE_EV_FAILED], 0);
-    advance(800);
+    advance(1);
     assert_int_equal(fe.events[IKE_EV_FAILED], 1);
+    assert_int_equal(ike_ctx_stats(fe.ctx)->retransmits, 14);
 }
 
 static void test_duplicate_requests_are_answered_from_cache(void **state)
