@@ -9,8 +9,9 @@ Prints key=value figures (or one JSON object):
                     unknown; slightly negative when the VIP's timestamp, taken by
                     keepalived's notify script after the address is up, lags)
   inflight          sessions running at the action
-  inflight_late     ... that hung: failed later than dead_after + 1 s after the
-                    action, or succeeded later than the recovery plus the
+  inflight_late     ... that hung: failed later than dead_after + session_p90_ms
+                    + 1 s after the action (the error travels to a client
+                    as slowly as a session runs on this machine now), or succeeded later than the recovery plus the
                     slowest other successful session plus 1 s (a login caught
                     by the failover starts over and is held)
   inflight_failed   ... that failed (POP3/IMAP errors after the login are expected)
@@ -48,13 +49,15 @@ def main():
     # a resumed session may take, after the recovery, as long as the slowest
     # successful session that was not caught by the failover
     slowest = max((r["end"] - r["start"] for r in recs if r["ok"] and r not in inflight), default=0)
+    ref = p90([r["end"] - r["start"] for r in recs
+               if r["ok"] and (r["end"] < action or (first_ok and r["start"] > first_ok))])
     out = {
         "sessions": len(recs),
         "recovery_ms": first_ok - action if first_ok else -1,
         "from_vip_ms": first_ok - vip if first_ok and vip > 0 else "none",
         "inflight": len(inflight),
         "inflight_late": sum(1 for r in inflight if r["end"] - action > (
-            max(dead, first_ok - action if first_ok else 0) + slowest if r["ok"] else dead) + 1000),
+            max(dead, first_ok - action if first_ok else 0) + slowest if r["ok"] else dead + ref) + 1000),
         "inflight_failed": sum(1 for r in inflight if not r["ok"]),
         "http_inflight_failed": sum(1 for r in inflight if r["proto"] == "http" and not r["ok"]),
         "new_total": len(after),
@@ -62,8 +65,7 @@ def main():
         "max_session_ms": max((r["end"] - r["start"] for r in recs), default=0),
         "max_new_session_ms": max((r["end"] - r["start"] for r in after), default=0),
         "first_free_ms": min((r["end"] for r in inflight), default=action) - action,
-        "session_p90_ms": p90([r["end"] - r["start"] for r in recs
-                               if r["ok"] and (r["end"] < action or (first_ok and r["start"] > first_ok))]),
+        "session_p90_ms": ref,
     }
     errors = {}
     for r in recs:

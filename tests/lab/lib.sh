@@ -307,6 +307,15 @@ lab_frontend_start() {  # conf: esproxy run (frontend) in fe; waits for the tunn
     grep -qs "event=tunnel name=main event=up" "$LAB/fe/fe.log"
 }
 
+lab_wait_load() {   # file...: wait (up to 10 s) until each session log has a record, then 1.5 s more
+    # a failover drill's action comes about 2 s into its load, counted from
+    # the load's first finished session: python's start on a busy host took
+    # 2.3 s once, and a drill with no session in flight measures nothing
+    for f in "$@"; do
+        i=0; while [ ! -s "$f" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
+    done
+    sleep 1.5
+}
 lab_client() {  # run a command in the client namespace
     ip netns exec "$(lab_ns client)" "$@"
 }

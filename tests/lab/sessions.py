@@ -10,11 +10,16 @@ With --rate, a new session starts every 1/R s whether or not the earlier
 ones finished (a login loop: what many clients do at once; at most
 --max-inflight at a time, the rest counted as skipped), instead of each
 worker starting its next session when the last one ends.
+
+With --stop-file F, no session starts once F exists (the sessions in flight
+finish): a drill ends its load a fixed time after an action whose moment it
+cannot know in advance; SECONDS stays the upper bound.
 """
 import argparse
 import http.client
 import imaplib
 import json
+import os
 import poplib
 import socket
 import sys
@@ -72,6 +77,10 @@ def http_get(host, a):
 PROTOS = {"pop3": pop3, "imap": imap, "http": http_get}
 
 
+def running(a, deadline):
+    return time.time() < deadline and not (a.stop_file and os.path.exists(a.stop_file))
+
+
 def one_session(proto, a, out, lock):
     fn = PROTOS[proto]
     rec = {"proto": proto, "start": now_ms()}
@@ -98,6 +107,8 @@ def paced(a, deadline, out, lock):
     nxt = time.time()
     while nxt < deadline:
         time.sleep(max(0.0, nxt - time.time()))
+        if not running(a, deadline):
+            break
         live = [t for t in live if t.is_alive()]
         if len(live) < a.max_inflight:
             t = threading.Thread(target=one_session, args=(protos[i % len(protos)], a, out, lock))
@@ -115,7 +126,7 @@ def paced(a, deadline, out, lock):
 
 
 def worker(proto, a, deadline, out, lock):
-    while time.time() < deadline:
+    while running(a, deadline):
         if not one_session(proto, a, out, lock):
             time.sleep(0.02)
 
@@ -132,6 +143,7 @@ def main():
     ap.add_argument("--protos", default="pop3,imap,http")
     ap.add_argument("--rate", type=float, default=0, help="sessions started per second (a login loop)")
     ap.add_argument("--max-inflight", type=int, default=200)
+    ap.add_argument("--stop-file", help="start no session once this file exists")
     a = ap.parse_args()
     deadline = time.time() + a.seconds
     lock = threading.Lock()

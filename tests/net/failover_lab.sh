@@ -56,12 +56,12 @@ wait_master() { # node since_ms: wait until node became MASTER after since
     echo 0; return 1
 }
 
-# drill LABEL ACTION NEWNODE: load for 6 s, the action at +2 s
+# drill LABEL ACTION NEWNODE: load for 8 s, the action about 2 s in
 drill() {
     label=$1 action=$2 new=$3
-    lab_client python3 "$ROOT/tests/lab/sessions.py" 10.99.1.1 6 "$LAB/$label.jsonl" --workers 2 &
+    lab_client python3 "$ROOT/tests/lab/sessions.py" 10.99.1.1 8 "$LAB/$label.jsonl" --workers 2 &
     load=$!
-    sleep 2
+    lab_wait_load "$LAB/$label.jsonl"
     eval "$action"
     t0=$(now_ms)    # the action has taken effect: the node is dead or stopping
     tv=$(wait_master "$new" "$((t0 - 100))")
@@ -121,10 +121,10 @@ graceful_stop() {
 }
 drill graceful graceful_stop be2
 # The frontend's IKE_SA_INIT toward the VIP is resent retransmit_ms after
-# its last send while the stopping node refuses it (ICMP), and on its
-# doubling ladder when it is dropped silently (the backend shutting down,
-# the VIP moving): two silent drops put the next send up to 4 x retransmit_ms
-# after the VIP arrived.
+# its last send while the stopping node refuses it (ICMP), its doubling
+# ladder starting over; sends dropped silently as the VIP moves double the
+# gap again: two such drops put the next send up to 4 x retransmit_ms after
+# the VIP arrived.
 v=$(fig graceful from_vip_ms)
 b=$(bound graceful $((3 * RETRANSMIT)))
 why="bound $b = 4 x retransmit $RETRANSMIT + 2 x session p90 $(fig graceful session_p90_ms)"
