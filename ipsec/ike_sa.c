@@ -373,19 +373,21 @@ static bool ike_has_invalid_spi_notify(const struct ike_payload_list *pl)
     return false;
 }
 
-/* An unprotected INVALID_IKE_SPI names one of our SAs: a hint, never
- * proof, and only when it comes from that SA's peer address (anyone can
- * still forge that address: the hint may only start a probe). */
-static void ike_input_unprotected(struct ike_ctx *ctx, uint32_t src, const struct ike_header *h,
-                                  const struct ike_payload_list *pl)
+/* An unprotected INVALID_IKE_SPI names one of our SAs (sa: the one both
+ * SPIs name, if any): a hint, never proof, and only when it comes from that
+ * SA's peer address (anyone can still forge that address: the hint may
+ * only start a probe). */
+static void ike_input_unprotected(struct ike_ctx *ctx, struct ike_sa *sa, uint32_t src,
+                                  const struct ike_header *h, const struct ike_payload_list *pl)
 {
-    struct ike_sa *sa;
-
     if (h->exchange != IKE_INFORMATIONAL || !ike_has_invalid_spi_notify(pl)) {
         ctx->stats.dropped++;
         return;
     }
-    sa = ike_ctx_find_initiated(ctx, h->spi_i);
+    /* both SPIs copied from our request (an SA the peer rekeyed has the
+     * peer's SPI first), or only our initiator SPI */
+    if (sa == NULL)
+        sa = ike_ctx_find_initiated(ctx, h->spi_i);
     if (sa != NULL && sa->peer_addr != src) {
         ctx->stats.dropped++;
         return;
@@ -549,7 +551,7 @@ static void ike_ctx_input_locked(struct ike_ctx *ctx, uint32_t src, uint16_t spo
         if (!response && sa == NULL)
             ike_info_send_invalid_spi(ctx, src, sport, dst, &h);
         else
-            ike_input_unprotected(ctx, src, &h, &pl);
+            ike_input_unprotected(ctx, sa, src, &h, &pl);
         return;
     }
     /* The I flag tells who sent it; our own reflected messages are dropped. */

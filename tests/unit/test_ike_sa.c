@@ -1487,6 +1487,30 @@ static void test_cached_responses_are_resent_only_for_the_same_request_and_rate_
     assert_int_equal(q_len, 1);
 }
 
+/* After the peer rekeyed the IKE SA it is the new SA's original initiator
+ * (RFC 7296 2.18): a restarted node's INVALID_IKE_SPI, which copies both
+ * SPIs of our probe, must still find that SA (a lookup by our initiator
+ * SPI alone missed it, so the hint went unheard). */
+static void test_invalid_ike_spi_hint_reaches_an_sa_the_peer_rekeyed(void **state)
+{
+    struct ike_peer_config fc = base_config(true), bc = base_config(false);
+    static const unsigned sched[] = { 1000 };
+    struct packet probe, answer;
+
+    (void)state;
+    establish(&fc, &bc);
+    assert_int_equal(ike_sa_rekey_ike(be.last_sa), 0);
+    pump();
+    assert_int_equal(fe.events[IKE_EV_IKE_REKEYED], 1);
+    assert_int_equal(ike_sa_probe(fe.last_sa, sched, 1), 0);
+    assert_int_equal(q_len, 1);
+    probe = queue[0];
+    q_len = 0;
+    answer = restart_node_and_take_answer(&probe);
+    ike_ctx_input(fe.ctx, answer.src, 4500, answer.dst, answer.data, answer.len);
+    assert_int_equal(fe.events[IKE_EV_INVALID_SPI], 1);
+}
+
 static void test_invalid_ike_spi_counts_only_from_the_peer_address(void **state)
 {
     struct packet probe, notify;
@@ -1890,6 +1914,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_no_common_proposal_fails_when_the_retransmissions_run_out, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_forged_error_in_the_init_response_is_ignored, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_spi_gets_invalid_ike_spi_hint, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_invalid_ike_spi_hint_reaches_an_sa_the_peer_rekeyed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unauthenticated_replies_are_rate_limited, setup, teardown),
         cmocka_unit_test_setup_teardown(test_initial_contact_replaces_older_sas, setup, teardown),
         cmocka_unit_test_setup_teardown(test_traffic_selectors_are_narrowed, setup, teardown),
