@@ -109,6 +109,7 @@ struct session {
     struct buf cin, uin, uq;
     uv_timer_t timer;
     uint64_t idle_deadline, login_deadline, hold_deadline;
+    uint64_t out_full_since;    /* when client_out_full was last set */
     bool spliced, closing, held, in_actions, counted, logged_in, upstream_eof, client_eof;
     bool awaiting;              /* sent the back-end a request, no answer yet */
     bool client_paused_up;      /* client reading stopped: the stream is full */
@@ -183,6 +184,12 @@ static uint64_t session_now(const struct session *ss)
     return uv_now(frontend_loop(ss->fe));
 }
 
+/* How long the client may stay silent, or leave its output unread. */
+static uint64_t session_idle_ms(const struct session *ss)
+{
+    return (uint64_t)(ss->logged_in ? ss->l->cfg->idle_s : ss->l->cfg->preauth_idle_s) * 1000;
+}
+
 static void session_run(struct session *ss);
 static void session_pump(struct session *ss);
 static void session_arm_timer(struct session *ss);
@@ -253,7 +260,9 @@ static void session_client_write(struct session *ss, const void *p, size_t n)
         chan_abort(ss->c);
     } else if (rc == 1 && !ss->client_out_full) {
         ss->client_out_full = true;     /* until drained */
+        ss->out_full_since = session_now(ss);
         session_client_reading(ss);
+        session_arm_timer(ss);
     }
 }
 
@@ -597,7 +606,7 @@ static void sess_chan_data(struct chan *c, const uint8_t *buf, size_t len)
 {
     struct session *ss = chan_data(c);
 
-    ss->idle_deadline = session_now(ss) + (uint64_t)(ss->logged_in ? ss->l->cfg->idle_s : ss->l->cfg->preauth_idle_s) * 1000;
+    ss->idle_deadline = session_now(ss) + session_idle_ms(ss);
     if (ss->closing)
         return;
     if (ss->spliced) {
@@ -733,7 +742,15 @@ static void sess_on_timer(uv_timer_t *h)
         ss->login_deadline = 0;
         session_upstream_drop(ss);
         session_upstream_error(ss, PUE_TIMEOUT);
-    } else if (now >= ss->idle_deadline && (ss->proto != CFG_PROTO_HTTP || http_idle(ss->mod))) {
+    } else if (ss->client_out_full && now >= ss->out_full_since + session_idle_ms(ss)) {
+        /* its output unread for an idle period: it holds memory, not a dialogue */
+        log_event(LOG_INFO, "session_output_stalled", "listener=%s client=%s buffered=%zu", ss->l->cfg->name,
+                  ss->peer_ip, ss->c != NULL ? chan_write_buffered(ss->c) : 0);
+        session_close(ss);
+        return;
+    } else if (now >= ss->idle_deadline && ss->proto == CFG_PROTO_HTTP && !http_idle(ss->mod)) {
+        ss->idle_deadline = now + session_idle_ms(ss);  /* a request in progress is not idleness */
+    } else if (now >= ss->idle_deadline) {
         log_event(LOG_INFO, "session_idle_timeout", "listener=%s client=%s", ss->l->cfg->name, ss->peer_ip);
         if (ss->sp->idle_bye != NULL)
             session_client_write(ss, ss->sp->idle_bye, strlen(ss->sp->idle_bye));
@@ -753,6 +770,8 @@ static void session_arm_timer(struct session *ss)
         d = ss->hold_deadline;
     if (ss->login_deadline && !ss->spliced && ss->login_deadline < d)
         d = ss->login_deadline;
+    if (ss->client_out_full && ss->out_full_since + session_idle_ms(ss) < d)
+        d = ss->out_full_since + session_idle_ms(ss);
     uv_timer_start(&ss->timer, sess_on_timer, d > now ? d - now : 0, 0);
 }
 

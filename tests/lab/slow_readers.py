@@ -241,6 +241,25 @@ def ordinary_session():
     return time.monotonic() - t0
 
 
+def stalled_http_is_closed():
+    """An HTTP client that pipelines GETs and never reads, on a listener
+    with a short idle time: the frontend must end it (RST after its close
+    linger: the client's socket leaves ESTABLISHED) within the bound."""
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect((ARGS.host, ARGS.stall_port))
+    s.sendall(b"GET /big.bin HTTP/1.1\r\nHost: lab\r\n\r\n" * ARGS.http_requests)
+    t0 = time.monotonic()
+    state = 1
+    while state == 1 and time.monotonic() - t0 < ARGS.stall_bound_ms / 1000.0:
+        time.sleep(0.1)
+        state = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)[0]    # tcpi_state; 1 = ESTABLISHED
+    ms = (time.monotonic() - t0) * 1000
+    s.close()
+    check(state != 1, "an HTTP client that never reads is disconnected after %.0f ms (bound %d ms)" % (
+        ms, ARGS.stall_bound_ms), "still connected after %.0f ms" % ms)
+
+
 def timed(result):
     try:
         result["s"] = ordinary_session()
@@ -262,6 +281,8 @@ def main():
     ap.add_argument("--max-attack-s", type=float, default=60.0)
     ap.add_argument("--stall-s", type=float, default=1.0)
     ap.add_argument("--timeout", type=float, default=20.0)
+    ap.add_argument("--stall-port", type=int, required=True, help="an HTTP listener with a short preauth_idle_s")
+    ap.add_argument("--stall-bound-ms", type=int, required=True)
     ARGS = ap.parse_args()
     CTX = ssl.create_default_context(cafile=ARGS.ca)
 
@@ -330,6 +351,7 @@ def main():
         check(r["ok"], "%s reads again: %s (%d bytes in %.0f ms)" % (a.label, r["what"], r.get("bytes", 0), r["ms"]),
               r["what"])
     print("frontend RSS after the attackers read: %d KiB" % rss_kib(ARGS.fe_pid), flush=True)
+    stalled_http_is_closed()
 
 
 if __name__ == "__main__":

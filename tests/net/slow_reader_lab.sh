@@ -57,6 +57,9 @@ sed -i -e "s|^protocol = imap|protocol = imap\ntls = starttls\nplaintext_auth = 
        -e "s|^protocol = pop3|protocol = pop3\ntls = starttls\nplaintext_auth = yes\n$tls|" "$LAB/fe/fe.ini"
 printf "[listen pop3s]\naddress = $FE:995\nprotocol = pop3\ntls = implicit\n$tls\n" >>"$LAB/fe/fe.ini"
 printf "[listen https]\naddress = $FE:443\nprotocol = http\ntls = implicit\n$tls\n" >>"$LAB/fe/fe.ini"
+# where a client that leaves its output unread is disconnected soon
+STALL_IDLE_S=2
+printf "[listen httpstall]\naddress = $FE:8080\nprotocol = http\npreauth_idle_s = $STALL_IDLE_S\n" >>"$LAB/fe/fe.ini"
 sed -i "s|^\(protocol = .*\)|\1\noutput_buffer = $OUTBUF|" "$LAB/fe/fe.ini"
 if ! "$ESPROXY_BIN" check -c "$LAB/fe/fe.ini" >"$LAB/check.out" 2>&1; then
     fail "frontend config" "$(cat "$LAB/check.out")"; finish
@@ -80,11 +83,20 @@ if lab_san; then
     echo "ASan build: bound x 2 + its 16 MiB quarantine = $bound_kib KiB"
 fi
 
+# A client whose output stays over output_buffer for preauth_idle_s is
+# closed; the close flushes for CHAN_CLOSE_LINGER_MS, then resets. Twice that.
+linger=$(sed -n "s/^#define CHAN_CLOSE_LINGER_MS[[:space:]][[:space:]]*//p" "$ROOT/proxy/chan.h")
+stall_bound_ms=$(( 2 * (STALL_IDLE_S * 1000 + linger) ))
+
 lab_client python3 "$ROOT/tests/lab/slow_readers.py" --host $FE --fe-pid "$lab_frontend_pid" --ca "$LAB/pki/ca.pem" \
-    --big-size $BIG --bound-kib $bound_kib --abort-kib $((bound_kib * 32)) >"$LAB/attack.out" 2>&1
+    --big-size $BIG --bound-kib $bound_kib --abort-kib $((bound_kib * 32)) \
+    --stall-port 8080 --stall-bound-ms $stall_bound_ms >"$LAB/attack.out" 2>&1
 rc=$?
 cat "$LAB/attack.out"
 failures=$((failures + $(grep -c '^FAIL ' "$LAB/attack.out")))
 [ $rc = 0 ] || grep -q '^FAIL ' "$LAB/attack.out" || fail "slow_readers.py" "exited $rc"
+grep -q "event=session_output_stalled listener=httpstall" "$LAB/fe/fe.log" &&
+    pass "the frontend logs the stalled client it disconnected" ||
+    fail "stalled client log" "$(grep -c session_output_stalled "$LAB/fe/fe.log") session_output_stalled lines"
 lab_alive "$lab_frontend_pid" && pass "frontend still running" || fail "frontend" "$(tail -n 5 "$LAB/fe/fe.log")"
 finish
