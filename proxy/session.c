@@ -13,9 +13,10 @@
  * stops taking bytes from the back-end stream (lwIP's window then closes
  * toward the back-end). When the client has read its output down to the
  * low watermark (drained), held upstream bytes, then held client bytes,
- * go to the module again and reading resumes. Client bytes are offered
- * SESSION_PUMP_SLICE at a time, so one offer's replies stay small whatever
- * a module's amplification (one 6-byte CAPA asks for a ~150-byte answer).
+ * go to the module again and reading resumes. POP3 and IMAP commands are
+ * offered SESSION_PUMP_SLICE bytes at a time, so one offer's replies stay
+ * small whatever the amplification (a 6-byte CAPA asks for ~150 bytes);
+ * HTTP answers client bytes only with an error and a close.
  */
 #include "proxy/session.h"
 #include "proxy/frontend.h"
@@ -31,7 +32,7 @@
 #include <string.h>
 
 #define SESSION_BUF_MAX (256u * 1024u)  /* cap on cin / uin / uq */
-#define SESSION_PUMP_SLICE 4096u        /* client bytes offered to a module at once */
+#define SESSION_PUMP_SLICE 4096u        /* POP3/IMAP bytes offered to the module at once */
 
 /* ---- the three protocols behind one table ---- */
 
@@ -46,6 +47,7 @@ struct sproto {
     void (*tls_started)(void *p);
     void (*client_eof)(void *p, struct proto_out *o);
     const char *idle_bye;       /* written before closing an idle session */
+    size_t pump_slice;          /* client bytes offered at once; 0: all (no replies to amplify) */
 };
 
 static void *pop3_create(const struct fe_listener *l, bool tls, const char *ip)
@@ -74,18 +76,18 @@ static const struct sproto sprotos[] = {
                          (long (*)(void *, const uint8_t *, size_t, struct proto_out *))pop3_upstream_input,
                          (void (*)(void *, enum proto_upstream_error, struct proto_out *))pop3_upstream_error,
                          (void (*)(void *))pop3_tls_started, NULL,
-                         "-ERR [SYS/TEMP] Disconnected for inactivity.\r\n" },
+                         "-ERR [SYS/TEMP] Disconnected for inactivity.\r\n", SESSION_PUMP_SLICE },
     [CFG_PROTO_IMAP] = { "imap", imap_create, imap_destroy, (void (*)(void *, struct proto_out *))imap_start,
                          (long (*)(void *, const uint8_t *, size_t, struct proto_out *))imap_client_input,
                          (long (*)(void *, const uint8_t *, size_t, struct proto_out *))imap_upstream_input,
                          (void (*)(void *, enum proto_upstream_error, struct proto_out *))imap_upstream_error,
                          (void (*)(void *))imap_tls_started, NULL,
-                         "* BYE Disconnected for inactivity.\r\n" },
+                         "* BYE Disconnected for inactivity.\r\n", SESSION_PUMP_SLICE },
     [CFG_PROTO_HTTP] = { "http", http_create, http_destroy, NULL,
                          (long (*)(void *, const uint8_t *, size_t, struct proto_out *))http_client_input,
                          (long (*)(void *, const uint8_t *, size_t, struct proto_out *))http_upstream_input,
                          (void (*)(void *, enum proto_upstream_error, struct proto_out *))http_upstream_error,
-                         NULL, (void (*)(void *, struct proto_out *))http_client_eof, NULL },
+                         NULL, (void (*)(void *, struct proto_out *))http_client_eof, NULL, 0 },
 };
 
 /* [off, off + len) of p holds the bytes; consuming only moves off */
@@ -159,12 +161,11 @@ static bool buf_append(struct buf *b, const void *data, size_t len)
     return true;
 }
 
-static void buf_free(struct buf *b);
-
 static void buf_consume(struct buf *b, size_t n)
 {
     if (n >= b->len) {
-        buf_free(b);    /* idle sessions keep no buffers */
+        free(b->p);     /* idle sessions keep no buffers */
+        memset(b, 0, sizeof(*b));
         return;
     }
     b->off += n;
@@ -581,7 +582,7 @@ static void session_run(struct session *ss)
 static void session_pump(struct session *ss)
 {
     while (!ss->closing && !ss->spliced && ss->cin.len > 0 && !ss->in_actions && !ss->client_out_full) {
-        size_t n = ss->cin.len < SESSION_PUMP_SLICE ? ss->cin.len : SESSION_PUMP_SLICE;
+        size_t n = ss->sp->pump_slice != 0 && ss->sp->pump_slice < ss->cin.len ? ss->sp->pump_slice : ss->cin.len;
         long used = ss->sp->client_input(ss->mod, buf_data(&ss->cin), n, &ss->out);
 
         if (used == 0 && ss->out.n == 0 && n < ss->cin.len)    /* a line longer than a slice */
