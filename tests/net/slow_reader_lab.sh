@@ -8,7 +8,8 @@
 # reading them, and the back-end streams of the HTTP ones, so that its RSS
 # grows by at most what the configuration allows; an ordinary client must
 # be served meanwhile; and once the attackers read again every command they
-# sent must be answered, in order (tests/lab/slow_readers.py).
+# sent must be answered, in order (tests/lab/slow_readers.py). A client
+# that leaves its output unread for preauth_idle_s is disconnected.
 #
 # Its own small network, inside 10.99.40.0/24:
 #   client 10.99.40.2 --- 10.99.40.1 fe 10.99.40.65 --- 10.99.40.66 be1 (VIP 10.99.40.100)
