@@ -104,6 +104,7 @@ struct cfg_listener {
     unsigned max_auth_failures;
     unsigned preauth_idle_s;
     unsigned idle_s;
+    unsigned output_buffer;         /* client output high watermark, bytes */
 };
 
 /* One line of the routing map: a user or @domain served by a tunnel. */

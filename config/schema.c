@@ -132,6 +132,8 @@ const struct schema_key schema_keys[] = {
       ROLE_FRONTEND_BIT, NULL, "Idle time allowed before login (HTTP: between requests)." },
     { SECT_LISTEN, "idle_s", TYPE_UINT, L(idle_s), 0, 1, 86400, NULL, "1860", false, ROLE_FRONTEND_BIT, NULL,
       "Idle time allowed after login; above 30 minutes so IMAP IDLE survives." },
+    { SECT_LISTEN, "output_buffer", TYPE_UINT, L(output_buffer), 0, 16384, 16777216, NULL, "262144", false,
+      ROLE_FRONTEND_BIT, NULL, "Bytes queued for a client that does not read (its replies, HTTP responses): above it the client is not read from, nor its back-end stream; both resume when a quarter is left. Bounds a connection's memory (see \"Memory per connection\")." },
     { SECT_ROUTING, "map", TYPE_FILE, C(routing_map), SZ(struct config, routing_map), 0, 0, NULL, NULL, false,
       ROLE_FRONTEND_BIT, NULL, "File of `user tunnel` or `@domain tunnel` lines." },
     { SECT_ROUTING, "default", TYPE_STRING, C(routing_default), SZ(struct config, routing_default), 0, 0, NULL,

@@ -6,6 +6,17 @@
  * kept only while a module has not taken them; upstream writes issued
  * before the stream is connected wait in uq. All three are allocated on
  * demand and bounded, so an idle session holds none of them.
+ *
+ * Output backpressure, in every state: once the client's output is over
+ * the listener's output_buffer (chan_write says 1) the session stops
+ * reading the client, stops offering held client bytes to the module and
+ * stops taking bytes from the back-end stream (lwIP's window then closes
+ * toward the back-end). When the client has read its output down to the
+ * low watermark (drained), held upstream bytes, then held client bytes,
+ * go to the module again and reading resumes. POP3 and IMAP commands are
+ * offered SESSION_PUMP_SLICE bytes at a time, so one offer's replies stay
+ * small whatever the amplification (a 6-byte CAPA asks for ~150 bytes);
+ * HTTP answers client bytes only with an error and a close.
  */
 #include "proxy/session.h"
 #include "proxy/frontend.h"
@@ -21,6 +32,7 @@
 #include <string.h>
 
 #define SESSION_BUF_MAX (256u * 1024u)  /* cap on cin / uin / uq */
+#define SESSION_PUMP_SLICE 4096u        /* POP3/IMAP bytes offered to the module at once */
 
 /* ---- the three protocols behind one table ---- */
 
@@ -35,6 +47,7 @@ struct sproto {
     void (*tls_started)(void *p);
     void (*client_eof)(void *p, struct proto_out *o);
     const char *idle_bye;       /* written before closing an idle session */
+    size_t pump_slice;          /* client bytes offered at once; 0: all (no replies to amplify) */
 };
 
 static void *pop3_create(const struct fe_listener *l, bool tls, const char *ip)
@@ -63,23 +76,24 @@ static const struct sproto sprotos[] = {
                          (long (*)(void *, const uint8_t *, size_t, struct proto_out *))pop3_upstream_input,
                          (void (*)(void *, enum proto_upstream_error, struct proto_out *))pop3_upstream_error,
                          (void (*)(void *))pop3_tls_started, NULL,
-                         "-ERR [SYS/TEMP] Disconnected for inactivity.\r\n" },
+                         "-ERR [SYS/TEMP] Disconnected for inactivity.\r\n", SESSION_PUMP_SLICE },
     [CFG_PROTO_IMAP] = { "imap", imap_create, imap_destroy, (void (*)(void *, struct proto_out *))imap_start,
                          (long (*)(void *, const uint8_t *, size_t, struct proto_out *))imap_client_input,
                          (long (*)(void *, const uint8_t *, size_t, struct proto_out *))imap_upstream_input,
                          (void (*)(void *, enum proto_upstream_error, struct proto_out *))imap_upstream_error,
                          (void (*)(void *))imap_tls_started, NULL,
-                         "* BYE Disconnected for inactivity.\r\n" },
+                         "* BYE Disconnected for inactivity.\r\n", SESSION_PUMP_SLICE },
     [CFG_PROTO_HTTP] = { "http", http_create, http_destroy, NULL,
                          (long (*)(void *, const uint8_t *, size_t, struct proto_out *))http_client_input,
                          (long (*)(void *, const uint8_t *, size_t, struct proto_out *))http_upstream_input,
                          (void (*)(void *, enum proto_upstream_error, struct proto_out *))http_upstream_error,
-                         NULL, (void (*)(void *, struct proto_out *))http_client_eof, NULL },
+                         NULL, (void (*)(void *, struct proto_out *))http_client_eof, NULL, 0 },
 };
 
+/* [off, off + len) of p holds the bytes; consuming only moves off */
 struct buf {
     uint8_t *p;
-    size_t len, cap;
+    size_t off, len, cap;
 };
 
 struct session {
@@ -97,11 +111,13 @@ struct session {
     struct buf cin, uin, uq;
     uv_timer_t timer;
     uint64_t idle_deadline, login_deadline, hold_deadline;
+    uint64_t out_full_since;    /* when client_out_full was last set */
     bool spliced, closing, held, in_actions, counted, logged_in, upstream_eof, client_eof;
     bool awaiting;              /* sent the back-end a request, no answer yet */
     bool client_paused_up;      /* client reading stopped: the stream is full */
     bool client_paused_buf;     /* client reading stopped: the module holds enough */
     bool upstream_paused;       /* stream reading stopped: the client is slow */
+    bool client_out_full;       /* client output over the high watermark, until drained */
     struct sockaddr_in peer;
     char peer_ip[INET_ADDRSTRLEN];
     struct session *next, **pprev;
@@ -115,10 +131,19 @@ void session_counts_get(int proto, struct session_counts *c)
     *c = counts[proto];
 }
 
+static uint8_t *buf_data(const struct buf *b)
+{
+    return b->p + b->off;
+}
+
 static bool buf_append(struct buf *b, const void *data, size_t len)
 {
     if (b->len + len > SESSION_BUF_MAX)
         return false;
+    if (b->off + b->len + len > b->cap && b->off > 0) {
+        memmove(b->p, b->p + b->off, b->len);
+        b->off = 0;
+    }
     if (b->len + len > b->cap) {
         size_t cap = b->cap ? b->cap : 1024;
         uint8_t *p;
@@ -131,7 +156,7 @@ static bool buf_append(struct buf *b, const void *data, size_t len)
         b->p = p;
         b->cap = cap;
     }
-    memcpy(b->p + b->len, data, len);
+    memcpy(b->p + b->off + b->len, data, len);
     b->len += len;
     return true;
 }
@@ -143,7 +168,7 @@ static void buf_consume(struct buf *b, size_t n)
         memset(b, 0, sizeof(*b));
         return;
     }
-    memmove(b->p, b->p + n, b->len - n);
+    b->off += n;
     b->len -= n;
 }
 
@@ -158,6 +183,12 @@ static void buf_free(struct buf *b)
 static uint64_t session_now(const struct session *ss)
 {
     return uv_now(frontend_loop(ss->fe));
+}
+
+/* How long the client may stay silent, or leave its output unread. */
+static uint64_t session_idle_ms(const struct session *ss)
+{
+    return (uint64_t)(ss->logged_in ? ss->l->cfg->idle_s : ss->l->cfg->preauth_idle_s) * 1000;
 }
 
 static void session_run(struct session *ss);
@@ -207,10 +238,33 @@ static void session_upstream_error(struct session *ss, enum proto_upstream_error
     session_pump(ss);
 }
 
+/* Client reading follows the three reasons to stop it: the stream is full,
+ * the module holds enough, the client does not read its output. */
+static void session_client_reading(struct session *ss)
+{
+    if (ss->c == NULL || ss->closing)
+        return;
+    if (ss->client_paused_up || ss->client_paused_buf || ss->client_out_full)
+        chan_read_stop(ss->c);
+    else
+        chan_read_start(ss->c);
+}
+
 static void session_client_write(struct session *ss, const void *p, size_t n)
 {
-    if (ss->c != NULL && chan_write(ss->c, p, n) < 0)
+    int rc;
+
+    if (ss->c == NULL)
+        return;
+    rc = chan_write(ss->c, p, n);
+    if (rc < 0) {
         chan_abort(ss->c);
+    } else if (rc == 1 && !ss->client_out_full) {
+        ss->client_out_full = true;     /* until drained */
+        ss->out_full_since = session_now(ss);
+        session_client_reading(ss);
+        session_arm_timer(ss);
+    }
 }
 
 /* Bytes for the upstream: now, or when the stream connects. */
@@ -226,9 +280,9 @@ static void session_upstream_write(struct session *ss, const void *p, size_t n)
     rc = stream_write(ss->s, p, n);
     if (rc >= 0)
         session_await(ss, true);
-    if (rc == 1 && ss->c != NULL && !ss->client_paused_up) {
+    if (rc == 1 && !ss->client_paused_up) {
         ss->client_paused_up = true;    /* until the stream drains */
-        chan_read_stop(ss->c);
+        session_client_reading(ss);
     } else if (rc < 0) {
         session_upstream_drop(ss);
         session_upstream_error(ss, PUE_CLOSED);
@@ -246,8 +300,22 @@ static void sess_stream_connected(struct stream *s)
     q = ss->uq;
     memset(&ss->uq, 0, sizeof(ss->uq));
     if (q.len > 0)
-        session_upstream_write(ss, q.p, q.len);
+        session_upstream_write(ss, buf_data(&q), q.len);
     buf_free(&q);
+}
+
+/* Offer held upstream bytes to the module (not spliced: the module
+ * answers the client from them), unless the client's output is full. */
+static void session_upstream_feed(struct session *ss)
+{
+    long used;
+
+    if (ss->spliced || ss->uin.len == 0 || ss->in_actions || ss->closing || ss->client_out_full)
+        return;
+    used = ss->sp->upstream_input(ss->mod, buf_data(&ss->uin), ss->uin.len, &ss->out);
+    if (used > 0)
+        buf_consume(&ss->uin, (size_t)used);
+    session_run(ss);
 }
 
 static size_t sess_stream_data(struct stream *s, const struct iovec *iov, size_t n)
@@ -272,11 +340,13 @@ static size_t sess_stream_data(struct stream *s, const struct iovec *iov, size_t
         return 0;
     }
     for (size_t i = 0; i < n; i++) {
+        /* a client that does not read its output stops the back-end too:
+         * what is not taken stays in the stream, whose window closes */
+        if (ss->c == NULL || ss->client_out_full) {
+            ss->upstream_paused = true;     /* resumed at chan drained */
+            break;
+        }
         if (ss->spliced) {
-            if (ss->c == NULL || chan_write_buffered(ss->c) > 256 * 1024) {
-                ss->upstream_paused = true;     /* resumed at chan drained */
-                break;
-            }
             session_client_write(ss, iov[i].iov_base, iov[i].iov_len);
         } else if (!buf_append(&ss->uin, iov[i].iov_base, iov[i].iov_len)) {
             ss->upstream_paused = true;
@@ -284,14 +354,8 @@ static size_t sess_stream_data(struct stream *s, const struct iovec *iov, size_t
         }
         taken += iov[i].iov_len;
     }
-    if (!ss->spliced && ss->uin.len > 0 && !ss->in_actions) {
-        long used = ss->sp->upstream_input(ss->mod, ss->uin.p, ss->uin.len, &ss->out);
-
-        if (used > 0)
-            buf_consume(&ss->uin, (size_t)used);
-        session_run(ss);
-        session_pump(ss);
-    }
+    session_upstream_feed(ss);
+    session_pump(ss);
     return taken;
 }
 
@@ -299,10 +363,9 @@ static void sess_stream_drained(struct stream *s)
 {
     struct session *ss = stream_get_data(s);
 
-    if (ss != NULL && ss->client_paused_up && ss->c != NULL) {
+    if (ss != NULL && ss->client_paused_up) {
         ss->client_paused_up = false;
-        if (!ss->client_paused_buf)
-            chan_read_start(ss->c);
+        session_client_reading(ss);
     }
 }
 
@@ -364,7 +427,7 @@ static void session_open_upstream(struct session *ss)
             memset(&ss->uq, 0, sizeof(ss->uq));
             buf_append(&ss->uq, hdr, sizeof(hdr));
             if (q.len > 0)
-                buf_append(&ss->uq, q.p, q.len);
+                buf_append(&ss->uq, buf_data(&q), q.len);
             buf_free(&q);
         }
     }
@@ -435,11 +498,11 @@ static void session_splice(struct session *ss)
         struct buf b = ss->cin;
 
         memset(&ss->cin, 0, sizeof(ss->cin));
-        session_upstream_write(ss, b.p, b.len);
+        session_upstream_write(ss, buf_data(&b), b.len);
         buf_free(&b);
     }
     if (ss->uin.len > 0) {
-        session_client_write(ss, ss->uin.p, ss->uin.len);
+        session_client_write(ss, buf_data(&ss->uin), ss->uin.len);
         buf_free(&ss->uin);
     }
 }
@@ -514,29 +577,28 @@ static void session_run(struct session *ss)
     ss->in_actions = false;
 }
 
-/* Offer held client bytes to the module until it stops taking them. */
+/* Offer held client bytes to the module, a slice at a time, until it
+ * stops taking them or the client's output is full. */
 static void session_pump(struct session *ss)
 {
-    for (int round = 0; round < 64 && !ss->closing && !ss->spliced && ss->cin.len > 0 && !ss->in_actions; round++) {
-        long used = ss->sp->client_input(ss->mod, ss->cin.p, ss->cin.len, &ss->out);
+    while (!ss->closing && !ss->spliced && ss->cin.len > 0 && !ss->in_actions && !ss->client_out_full) {
+        size_t n = ss->sp->pump_slice != 0 && ss->sp->pump_slice < ss->cin.len ? ss->sp->pump_slice : ss->cin.len;
+        long used = ss->sp->client_input(ss->mod, buf_data(&ss->cin), n, &ss->out);
 
+        if (used == 0 && ss->out.n == 0 && n < ss->cin.len)    /* a line longer than a slice */
+            used = ss->sp->client_input(ss->mod, buf_data(&ss->cin), ss->cin.len, &ss->out);
         if (used > 0)
             buf_consume(&ss->cin, (size_t)used);
         session_run(ss);
         if (used <= 0)
             break;
     }
-    if (ss->c != NULL && !ss->closing) {
-        /* a module that holds much waits for upstream events: stop reading */
-        if (!ss->spliced && ss->cin.len >= SESSION_BUF_MAX / 2 && !ss->client_paused_buf) {
-            ss->client_paused_buf = true;
-            chan_read_stop(ss->c);
-        } else if ((ss->spliced || ss->cin.len < SESSION_BUF_MAX / 4) && ss->client_paused_buf) {
-            ss->client_paused_buf = false;
-            if (!ss->client_paused_up)
-                chan_read_start(ss->c);
-        }
-    }
+    /* a module that holds much waits for upstream events: stop reading */
+    if (!ss->spliced && ss->cin.len >= SESSION_BUF_MAX / 2)
+        ss->client_paused_buf = true;
+    else if (ss->spliced || ss->cin.len < SESSION_BUF_MAX / 4)
+        ss->client_paused_buf = false;
+    session_client_reading(ss);
 }
 
 /* ---- client channel ---- */
@@ -545,7 +607,7 @@ static void sess_chan_data(struct chan *c, const uint8_t *buf, size_t len)
 {
     struct session *ss = chan_data(c);
 
-    ss->idle_deadline = session_now(ss) + (uint64_t)(ss->logged_in ? ss->l->cfg->idle_s : ss->l->cfg->preauth_idle_s) * 1000;
+    ss->idle_deadline = session_now(ss) + session_idle_ms(ss);
     if (ss->closing)
         return;
     if (ss->spliced) {
@@ -559,14 +621,22 @@ static void sess_chan_data(struct chan *c, const uint8_t *buf, size_t len)
     session_pump(ss);
 }
 
+/* The client read its output down to the low watermark: what waited for
+ * that goes on, upstream bytes first (they are older than the client's
+ * next commands), then reading resumes. */
 static void sess_chan_drained(struct chan *c)
 {
     struct session *ss = chan_data(c);
 
+    ss->client_out_full = false;
+    if (ss->closing)
+        return;
     if (ss->upstream_paused && ss->s != NULL) {
         ss->upstream_paused = false;
         stream_read_start(ss->s);
     }
+    session_upstream_feed(ss);
+    session_pump(ss);
 }
 
 static void sess_chan_tls_done(struct chan *c, int status)
@@ -673,7 +743,15 @@ static void sess_on_timer(uv_timer_t *h)
         ss->login_deadline = 0;
         session_upstream_drop(ss);
         session_upstream_error(ss, PUE_TIMEOUT);
-    } else if (now >= ss->idle_deadline && (ss->proto != CFG_PROTO_HTTP || http_idle(ss->mod))) {
+    } else if (ss->client_out_full && now >= ss->out_full_since + session_idle_ms(ss)) {
+        /* its output unread for an idle period: it holds memory, not a dialogue */
+        log_event(LOG_INFO, "session_output_stalled", "listener=%s client=%s buffered=%zu", ss->l->cfg->name,
+                  ss->peer_ip, ss->c != NULL ? chan_write_buffered(ss->c) : 0);
+        session_close(ss);
+        return;
+    } else if (now >= ss->idle_deadline && ss->proto == CFG_PROTO_HTTP && !http_idle(ss->mod)) {
+        ss->idle_deadline = now + session_idle_ms(ss);  /* a request in progress is not idleness */
+    } else if (now >= ss->idle_deadline) {
         log_event(LOG_INFO, "session_idle_timeout", "listener=%s client=%s", ss->l->cfg->name, ss->peer_ip);
         if (ss->sp->idle_bye != NULL)
             session_client_write(ss, ss->sp->idle_bye, strlen(ss->sp->idle_bye));
@@ -693,6 +771,8 @@ static void session_arm_timer(struct session *ss)
         d = ss->hold_deadline;
     if (ss->login_deadline && !ss->spliced && ss->login_deadline < d)
         d = ss->login_deadline;
+    if (ss->client_out_full && ss->out_full_since + session_idle_ms(ss) < d)
+        d = ss->out_full_since + session_idle_ms(ss);
     uv_timer_start(&ss->timer, sess_on_timer, d > now ? d - now : 0, 0);
 }
 
@@ -715,6 +795,7 @@ int session_accept(struct frontend *fe, struct fe_listener *l, uv_stream_t *serv
         free(ss);
         return rc;
     }
+    chan_set_watermarks(ss->c, l->cfg->output_buffer / 4, l->cfg->output_buffer);
     uv_timer_init(frontend_loop(fe), &ss->timer);
     ss->timer.data = ss;
     ss->next = sessions_all;

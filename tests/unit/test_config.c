@@ -91,7 +91,8 @@ static void test_valid_frontend_values_are_parsed(void **state)
 {
     struct config *cfg = load_text(FE_HEAD "log_level = debug\n" TUNNEL
                                    "protected_ports = 110, 143\nesp_proposals = aes256gcm16-esn,chacha20poly1305\n"
-                                   LISTEN "[listen pop]\naddress = 0.0.0.0:1110\nprotocol = pop3\nbackend_port = 2110\n");
+                                   LISTEN "[listen pop]\naddress = 0.0.0.0:1110\nprotocol = pop3\nbackend_port = 2110\n"
+                                   "output_buffer = 65536\n");
     const struct cfg_tunnel *t;
 
     (void)state;
@@ -117,6 +118,8 @@ static void test_valid_frontend_values_are_parsed(void **state)
     assert_string_equal(cfg->listeners[0].tunnel, "main");   /* the only tunnel */
     assert_int_equal(cfg->listeners[0].backend_port, 143);   /* protocol default */
     assert_int_equal(cfg->listeners[1].backend_port, 2110);
+    assert_int_equal(cfg->listeners[0].output_buffer, 256 * 1024);  /* default: chan's watermark */
+    assert_int_equal(cfg->listeners[1].output_buffer, 65536);
     config_free(&cfg);
 }
 
@@ -177,6 +180,9 @@ static void test_numbers_out_of_range_are_reported(void **state)
     assert_error(cfg, "9: dead_after_ms: '5' is not a number in 10..600000");
     assert_error(cfg, "10: probe_interval_ms: '1e3' is not a number in 10..600000");
     assert_error(cfg, "11: mtu: '100000' is not a number in 576..9000");
+    config_free(&cfg);
+    cfg = load_text(FE_HEAD TUNNEL LISTEN "output_buffer = 1024\n");
+    assert_error(cfg, "12: output_buffer: '1024' is not a number in 16384..16777216");
     config_free(&cfg);
 }
 
