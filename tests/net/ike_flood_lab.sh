@@ -50,25 +50,8 @@ net() {
 }
 net || { fail "lab network" "cannot create namespaces"; finish; }
 
-printf '%s\n' "$LAB_PSK" >"$LAB/psk"
-mkdir -p "$LAB/be1" "$LAB/fe"
-cat >"$LAB/be1/backend.ini" <<EOF
-[esproxy]
-role = backend
-log_level = info
-control = $LAB/be1/control.sock
-[tunnel main]
-local = $BE_ADDR
-peer = any
-local_id = mail.example.test
-peer_id = fe.example.test
-psk_file = $LAB/psk
-protected_ports = 80,110,143
-[forward]
-110 = 127.0.0.1:110
-143 = 127.0.0.1:143
-80 = 127.0.0.1:8080
-EOF
+mkdir -p "$LAB/fe"
+LAB_VIP=$BE_ADDR lab_backend_conf be1     # the lab's backend config (and $LAB/psk), at our address
 lab_backend be1
 [ -S "$LAB/be1/control.sock" ] && pass "backend up at $BE_ADDR ($ESPROXY_BIN)" ||
     { fail "backend" "$(tail -n 5 "$LAB/be1/backend.log")"; finish; }

@@ -21,6 +21,7 @@
 #include "ipsec/ike_sa.h"
 #include "ipsec/ike_sa_int.h"
 #include "ipsec/ipsec_log.h"
+#include "tests/unit/ike_test_util.h"
 
 #define FE_ADDR     "10.99.41.10"
 #define FLOOD_ADDR  "10.99.41.66"
@@ -121,29 +122,6 @@ static void log_sink(enum ipsec_log_level level, const char *msg)
     n_flood_logs += strstr(msg, "event=ike_unauth_limited") != NULL;
 }
 
-static void proposal(struct ike_sa_payload *sa, uint8_t proto, uint16_t encr, uint16_t prf, uint16_t dh, int esn)
-{
-    struct ike_proposal *p = &sa->p[sa->n++];
-
-    memset(p, 0, sizeof(*p));
-    p->num = (uint8_t)sa->n;
-    p->proto = proto;
-    p->t[p->n++] = (struct ike_transform){ IKE_TRANS_ENCR, encr, 128, false };
-    if (prf)
-        p->t[p->n++] = (struct ike_transform){ IKE_TRANS_PRF, prf, 0, false };
-    if (dh)
-        p->t[p->n++] = (struct ike_transform){ IKE_TRANS_DH, dh, 0, false };
-    if (esn >= 0)
-        p->t[p->n++] = (struct ike_transform){ IKE_TRANS_ESN, (uint16_t)esn, 0, false };
-}
-
-static void ident(struct ike_identity *id, const char *fqdn)
-{
-    id->type = IKE_ID_FQDN;
-    id->len = strlen(fqdn);
-    memcpy(id->data, fqdn, id->len);
-}
-
 static struct ike_peer_config config(bool initiator, const char *local)
 {
     struct ike_peer_config c;
@@ -152,12 +130,13 @@ static struct ike_peer_config config(bool initiator, const char *local)
     c.local_addr = inet_addr(local);
     c.peer_addr = initiator ? inet_addr(VIP) : 0;
     c.port = 4500;
-    ident(&c.local_id, initiator ? "fe.example.test" : "mail.example.test");
-    ident(&c.peer_id, initiator ? "mail.example.test" : "fe.example.test");
+    itu_ident(&c.local_id, initiator ? "fe.example.test" : "mail.example.test");
+    itu_ident(&c.peer_id, initiator ? "mail.example.test" : "fe.example.test");
     memcpy(c.psk, "correct horse battery staple", 28);
     c.psk_len = 28;
-    proposal(&c.ike_proposals, IKE_PROTO_IKE, IKE_ENCR_AES_GCM_16, IKE_PRF_HMAC_SHA2_256, IKE_DH_CURVE25519, -1);
-    proposal(&c.esp_proposals, IKE_PROTO_ESP, IKE_ENCR_AES_GCM_16, 0, 0, IKE_ESN_NO);
+    itu_proposal(&c.ike_proposals, IKE_PROTO_IKE, IKE_ENCR_AES_GCM_16, 128, 0, IKE_PRF_HMAC_SHA2_256,
+                 IKE_DH_CURVE25519, -1);
+    itu_proposal(&c.esp_proposals, IKE_PROTO_ESP, IKE_ENCR_AES_GCM_16, 128, 0, 0, 0, IKE_ESN_NO);
     c.retransmit_ms = 100;
     c.retransmit_tries = 3;
     return c;
