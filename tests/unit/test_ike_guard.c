@@ -348,10 +348,12 @@ static void test_half_open_sas_are_bounded_in_total(void **state)
     assert_int_equal(ike_ctx_stats(be->ctx)->half_open, 0);
 }
 
-/* 100,000 spoofed addresses, one request each at 1 ms: state stays within
- * the cookie threshold (none of them returns a cookie), replies within the
- * total budget, the source table is what it was (fixed size), and the
- * front-end still gets through with one cookie round trip. */
+/* 100,000 spoofed addresses, 100 requests a millisecond: state stays
+ * within the cookie threshold (none of them returns a cookie), replies
+ * within the total budget, the source table keeps its fixed size and still
+ * knows the address that held half-open SAs before (its entry is not
+ * evicted for addresses without any), and the front-end still gets through
+ * with one cookie round trip. */
 static void test_spoofed_sources_neither_grow_state_nor_exceed_the_total_budget(void **state)
 {
     struct packet tpl = init_template();
@@ -361,11 +363,17 @@ static void test_spoofed_sources_neither_grow_state_nor_exceed_the_total_budget(
 
     (void)state;
     ike_limits_default(&lim);
+    host_ctx(fl, FLOOD_ADDR)->drop_auth = true;
+    for (unsigned i = 0; i < lim.half_open_per_src; i++) {
+        assert_int_equal(ike_ctx_initiate(fl->ctx, 0, false, NULL), 0);
+        pump();
+    }
+    assert_int_equal(ike_ctx_stats(be->ctx)->half_open, lim.half_open_per_src);
     tx0 = ike_ctx_stats(be->ctx)->tx;
     for (uint32_t i = 0; i < 100000; i++) {
         if (i % 100 == 0)
             now_ms = start + i / 100;   /* 100 a millisecond: 100,000 a second */
-        flood_one(&tpl, htonl(0x0a630000u + i));    /* 10.99.0.0 and up */
+        flood_one(&tpl, htonl(0x0a640000u + i));    /* 10.100.0.0 and up: none of the hosts */
     }
     st = ike_ctx_stats(be->ctx);
     printf("  1 s of 100,000 spoofed sources: %llu replies, half-open %llu, %d SAs, replies limited %llu\n",
@@ -376,6 +384,10 @@ static void test_spoofed_sources_neither_grow_state_nor_exceed_the_total_budget(
     assert_true(st->tx - tx0 <= lim.cookie_threshold + 2u * lim.replies_total);
     assert_true(st->replies_limited_total > 90000);
     assert_int_equal(sizeof(((struct ike_guard *)0)->src), IKE_GUARD_SETS * IKE_GUARD_WAYS * sizeof(struct ike_guard_src));
+    assert_int_equal(st->half_open_refused_src, 0);
+    assert_int_equal(ike_ctx_initiate(fl->ctx, 0, false, NULL), 0);
+    pump();
+    assert_int_equal(st->half_open_refused_src, 1);    /* still at its bound */
 
     now_ms += 1000;         /* the flood stopped: the total budget refills */
     host_ctx(fe, FE_ADDR);
