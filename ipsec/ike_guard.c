@@ -17,9 +17,10 @@
  *   stateless COOKIE before we run Diffie-Hellman or keep anything. A
  *   source at half_open_per_src, or anyone at half_open_max in total, is
  *   dropped without an answer (counted). Half-open SAs die after
- *   half_open_timeout_ms (ike_sa.c): long enough for an initiator's whole
- *   IKE_AUTH retransmission ladder, and with the bounds above its length
- *   only says how long a flood's few SAs occupy their slots.
+ *   half_open_timeout_ms (ike_sa.c, 30 s): every IKE_AUTH retransmission
+ *   of the default ladder (500 ms doubling, 5 tries: the last at 15.5 s)
+ *   still finds its SA, and with the bounds above the length only says how
+ *   long a flood's few SAs occupy their slots.
  * - COOKIE = version | SHA-256(Ni | IPi | SPIi | secret[version]), the
  *   §2.6 construction. The secret changes every IKE_COOKIE_SECRET_MS
  *   (lazily, at the next use); a cookie made with the previous secret is
