@@ -106,7 +106,7 @@ void ike_info_send_invalid_spi(struct ike_ctx *ctx, uint32_t src, uint16_t sport
     struct ike_writer w;
     long n;
 
-    if (!ike_ctx_unauth_reply_allowed(ctx))
+    if (!ike_guard_reply_allowed(ctx, src))
         return;
     /* we answer as the other party of the unknown SA */
     h.flags = (uint8_t)(IKE_FLAG_RESPONSE | ((req->flags & IKE_FLAG_INITIATOR) ? 0 : IKE_FLAG_INITIATOR));

@@ -18,7 +18,6 @@
 
 #include <mbedtls/platform_util.h>
 #include <mbedtls/sha1.h>
-#include <mbedtls/sha256.h>
 
 #define NATD_LEN 20
 
@@ -268,8 +267,9 @@ static int ike_ctx_peer_for(const struct ike_ctx *ctx, uint32_t src, uint32_t ds
     return -1;
 }
 
-/* A response outside any SA: our SPI 0 (§2.6, §1.2). */
-static void ike_init_reply_notify(struct ike_ctx *ctx, uint32_t src, uint16_t sport, uint32_t dst,
+/* A response outside any SA: our SPI 0 (§2.6, §1.2), within the
+ * source's reply budget (ike_guard.c). True if it went out. */
+static bool ike_init_reply_notify(struct ike_ctx *ctx, uint32_t src, uint16_t sport, uint32_t dst,
                                   const struct ike_header *req, uint16_t type, const uint8_t *data, size_t len)
 {
     struct ike_header h = { .spi_i = req->spi_i, .exchange = IKE_SA_INIT, .flags = IKE_FLAG_RESPONSE };
@@ -277,58 +277,35 @@ static void ike_init_reply_notify(struct ike_ctx *ctx, uint32_t src, uint16_t sp
     struct ike_writer w;
     long n;
 
-    if (!ike_ctx_unauth_reply_allowed(ctx))
-        return;
+    if (!ike_guard_reply_allowed(ctx, src))
+        return false;
     ike_writer_init(&w, msg, sizeof(msg), &h);
     ike_write_notify(&w, 0, NULL, 0, type, data, len);
     n = ike_writer_finish(&w);
-    if (n > 0)
-        ike_send_raw(ctx, dst, src, sport, msg, (size_t)n);
+    if (n <= 0)
+        return false;
+    ike_send_raw(ctx, dst, src, sport, msg, (size_t)n);
+    return true;
 }
 
-static void ike_cookie_compute(const struct ike_ctx *ctx, const uint8_t *ni, size_t ni_len, uint32_t src,
-                               uint64_t spi_i, uint8_t out[IKE_COOKIE_LEN])
+/* True when the request may make a half-open SA; otherwise it was
+ * dropped or answered with a COOKIE (§2.6). Before any DH. */
+static bool ike_init_admit(struct ike_ctx *ctx, uint32_t src, uint16_t sport, uint32_t dst,
+                           const struct ike_header *h, const struct ike_payload_list *pl,
+                           const struct ike_payload *p_n)
 {
-    mbedtls_sha256_context c;
-    uint8_t spi[8];
+    uint8_t cookie[IKE_COOKIE_LEN];
 
-    ike_put64(spi, spi_i);
-    mbedtls_sha256_init(&c);
-    mbedtls_sha256_starts_ret(&c, 0);
-    mbedtls_sha256_update_ret(&c, ni, ni_len);
-    mbedtls_sha256_update_ret(&c, (const uint8_t *)&src, 4);
-    mbedtls_sha256_update_ret(&c, spi, 8);
-    mbedtls_sha256_update_ret(&c, ctx->cookie_secret, sizeof(ctx->cookie_secret));
-    mbedtls_sha256_finish_ret(&c, out);
-    mbedtls_sha256_free(&c);
-}
-
-static unsigned ike_ctx_half_open(const struct ike_ctx *ctx)
-{
-    unsigned n = 0;
-
-    for (const struct ike_sa *sa = ctx->sas; sa != NULL; sa = sa->next)
-        n += sa->state == IKE_S_INIT_DONE;
-    return n;
-}
-
-/* True when the request may proceed; otherwise a COOKIE was sent. */
-static bool ike_cookie_check(struct ike_ctx *ctx, uint32_t src, uint16_t sport, uint32_t dst,
-                             const struct ike_header *h, const struct ike_payload_list *pl,
-                             const struct ike_payload *p_n)
-{
-    uint8_t want[IKE_COOKIE_LEN];
-    struct ike_notify n;
-
-    if (ike_ctx_half_open(ctx) < ctx->cookie_threshold)
+    switch (ike_guard_admit_init(ctx, src, h->spi_i, p_n->body, p_n->len, pl, cookie)) {
+    case IKE_ADMIT:
         return true;
-    ike_cookie_compute(ctx, p_n->body, p_n->len, src, h->spi_i, want);
-    if (pl->n > 0 && pl->pl[0].type == IKE_PL_NOTIFY && ike_notify_parse(pl->pl[0].body, pl->pl[0].len, &n) == 0 &&
-        n.type == IKE_N_COOKIE && n.data_len == IKE_COOKIE_LEN && ike_ct_equal(n.data, want, IKE_COOKIE_LEN))
-        return true;
-    ctx->stats.cookies_sent++;
-    ike_init_reply_notify(ctx, src, sport, dst, h, IKE_N_COOKIE, want, IKE_COOKIE_LEN);
-    return false;
+    case IKE_ADMIT_COOKIE:
+        if (ike_init_reply_notify(ctx, src, sport, dst, h, IKE_N_COOKIE, cookie, IKE_COOKIE_LEN))
+            ctx->stats.cookies_sent++;
+        return false;
+    default:
+        return false;
+    }
 }
 
 static struct ike_sa *ike_init_duplicate(struct ike_ctx *ctx, uint32_t src, const struct ike_header *h)
@@ -425,7 +402,8 @@ void ike_init_handle_request(struct ike_ctx *ctx, uint32_t src, uint16_t sport, 
     int peer;
 
     if (sa != NULL) {
-        if (sa->state == IKE_S_INIT_DONE && sa->init_req_len == len && memcmp(sa->init_req, msg, len) == 0)
+        if (sa->state == IKE_S_INIT_DONE && sa->init_req_len == len && memcmp(sa->init_req, msg, len) == 0 &&
+            ike_guard_reply_allowed(ctx, src))
             ike_send_raw(ctx, sa->local_addr, sa->peer_addr, sa->peer_port, sa->init_resp, sa->init_resp_len);
         return;
     }
@@ -435,14 +413,14 @@ void ike_init_handle_request(struct ike_ctx *ctx, uint32_t src, uint16_t sport, 
         ctx->stats.dropped++;
         return;
     }
+    if (!ike_init_admit(ctx, src, sport, dst, h, pl, p_n))
+        return;
     if (pl->unsupported_critical != 0) {
         uint8_t t = pl->unsupported_critical;
 
         ike_init_reply_notify(ctx, src, sport, dst, h, IKE_N_UNSUPPORTED_CRITICAL_PAYLOAD, &t, 1);
         return;
     }
-    if (!ike_cookie_check(ctx, src, sport, dst, h, pl, p_n))
-        return;
     if (ike_proposal_select(&ctx->peers[peer].ike_proposals, &theirs, IKE_PROTO_IKE, &chosen) != 0) {
         ike_init_reply_notify(ctx, src, sport, dst, h, IKE_N_NO_PROPOSAL_CHOSEN, NULL, 0);
         return;

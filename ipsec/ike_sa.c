@@ -42,8 +42,7 @@ struct ike_ctx *ike_ctx_new(const struct ike_callbacks *cb)
     if (ctx == NULL)
         return NULL;
     ctx->cb = *cb;
-    ctx->cookie_threshold = IKE_HALF_OPEN_DEFAULT;
-    if (ike_random(ctx->cookie_secret, sizeof(ctx->cookie_secret)) != 0) {
+    if (ike_guard_init(&ctx->guard) != 0) {
         free(ctx);
         return NULL;
     }
@@ -124,7 +123,12 @@ void ike_ctx_set_accepting(struct ike_ctx *ctx, bool accepting)
 
 void ike_ctx_set_cookie_threshold(struct ike_ctx *ctx, unsigned n)
 {
-    ctx->cookie_threshold = n;
+    ctx->guard.lim.cookie_threshold = n;
+}
+
+void ike_ctx_set_limits(struct ike_ctx *ctx, const struct ike_limits *l)
+{
+    ctx->guard.lim = *l;
 }
 
 const struct ike_stats *ike_ctx_stats(const struct ike_ctx *ctx)
@@ -154,13 +158,16 @@ struct ike_sa *ike_sa_new(struct ike_ctx *ctx, int peer, bool initiator)
     return sa;
 }
 
-/* The one place SA states change; refuses transitions out of DEAD. */
+/* The one place SA states change; refuses transitions out of DEAD and
+ * keeps the half-open count (ike_guard.c). */
 void ike_sa_set_state(struct ike_sa *sa, enum ike_sa_state st)
 {
     if (sa->state == IKE_S_DEAD || sa->state == st)
         return;
     ipsec_log(IPSEC_LOG_DEBUG, "event=ike_state spi_i=%016llx from=%s to=%s",
               (unsigned long long)sa->spi_i, ike_state_name(sa->state), ike_state_name(st));
+    if (sa->state == IKE_S_INIT_DONE || st == IKE_S_INIT_DONE)
+        ike_guard_half_open(sa->ctx, sa->peer_addr, st == IKE_S_INIT_DONE ? 1 : -1);
     sa->state = st;
 }
 
@@ -206,22 +213,6 @@ void ike_send_raw(struct ike_ctx *ctx, uint32_t src, uint32_t dst, uint16_t port
 {
     ctx->stats.tx++;
     ctx->cb.send(ctx->cb.arg, src, dst, port, msg, len);
-}
-
-bool ike_ctx_unauth_reply_allowed(struct ike_ctx *ctx)
-{
-    uint64_t now = ike_now(ctx);
-
-    if (now - ctx->unauth_window_ms >= 1000) {
-        ctx->unauth_window_ms = now;
-        ctx->unauth_in_window = 0;
-    }
-    if (ctx->unauth_in_window >= IKE_UNAUTH_REPLIES_PER_SEC) {
-        ctx->stats.dropped++;
-        return false;
-    }
-    ctx->unauth_in_window++;
-    return true;
 }
 
 static void ike_sa_send(struct ike_sa *sa, const uint8_t *msg, size_t len)
@@ -575,6 +566,12 @@ void ike_ctx_input(struct ike_ctx *ctx, uint32_t src, uint16_t sport, uint32_t d
 
 /* ---- timers ---- */
 
+/* A responder SA not authenticated by then is forgotten. */
+static uint64_t ike_sa_half_open_end(const struct ike_sa *sa)
+{
+    return sa->created_ms + sa->ctx->guard.lim.half_open_timeout_ms;
+}
+
 static uint64_t ike_sa_deadline(const struct ike_sa *sa)
 {
     uint64_t d = UINT64_MAX;
@@ -588,8 +585,8 @@ static uint64_t ike_sa_deadline(const struct ike_sa *sa)
     } else if (sa->pending != 0 && sa->state == IKE_S_ESTABLISHED) {
         d = 0;      /* run at once */
     }
-    if (sa->state == IKE_S_INIT_DONE && sa->created_ms + 30000 < d)
-        d = sa->created_ms + 30000;
+    if (sa->state == IKE_S_INIT_DONE && ike_sa_half_open_end(sa) < d)
+        d = ike_sa_half_open_end(sa);
     if (sa->state == IKE_S_ESTABLISHED && !sa->hold_out && ike_kid_out_deadline(sa) < d)
         d = ike_kid_out_deadline(sa);
     if (sa->state == IKE_S_ESTABLISHED && sa->req.kind == IKE_REQ_NONE) {
@@ -715,7 +712,7 @@ void ike_ctx_tick(struct ike_ctx *ctx)
             if (ike_request_timeout(sa))
                 continue;
         }
-        if (sa->state == IKE_S_INIT_DONE && sa->created_ms + 30000 <= now) {
+        if (sa->state == IKE_S_INIT_DONE && ike_sa_half_open_end(sa) <= now) {
             ike_sa_destroy(sa);     /* half-open SA never authenticated */
             continue;
         }

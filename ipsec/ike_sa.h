@@ -120,6 +120,22 @@ struct ike_callbacks {
 
 struct ike_stats {
     uint64_t rx, tx, retransmits, dropped, invalid_spi_sent, cookies_sent, auth_failures;
+    /* unauthenticated replies not sent: the source's budget, or everyone's, was spent */
+    uint64_t replies_limited_src, replies_limited_total;
+    /* IKE_SA_INIT requests dropped at a half-open bound: the source's, or the total */
+    uint64_t half_open_refused_src, half_open_refused_total;
+    uint64_t half_open;             /* gauge: responder SAs answered but not authenticated */
+};
+
+/* What unauthenticated senders may cost a responder (ike_guard.c). */
+struct ike_limits {
+    unsigned replies_per_src;       /* replies outside any SA, a second, to one address (10) */
+    unsigned replies_total;         /* ... to all addresses together (500) */
+    unsigned cookie_per_src;        /* an address with this many half-open SAs must return a COOKIE (2) */
+    unsigned cookie_threshold;      /* everyone must, with this many half-open in total (32) */
+    unsigned half_open_per_src;     /* half-open SAs of one address at most; more are dropped (5) */
+    unsigned half_open_max;         /* half-open SAs in total at most (256) */
+    unsigned half_open_timeout_ms;  /* a half-open SA is forgotten after this (30000) */
 };
 
 struct ike_ctx;
@@ -129,7 +145,11 @@ struct ike_ctx *ike_ctx_new(const struct ike_callbacks *cb);
 void ike_ctx_free(struct ike_ctx **ctx);
 /* Copies cfg; returns its index or -1 (too many). */
 int ike_ctx_add_peer(struct ike_ctx *ctx, const struct ike_peer_config *cfg);
-/* Half-open SAs above which a responder demands a COOKIE (default 32). */
+/* The defaults above, in *l. */
+void ike_limits_default(struct ike_limits *l);
+void ike_ctx_set_limits(struct ike_ctx *ctx, const struct ike_limits *l);
+/* Half-open SAs in total from which a responder demands a COOKIE (default
+ * 32; 0: always). */
 void ike_ctx_set_cookie_threshold(struct ike_ctx *ctx, unsigned n);
 /* A responder that is shutting down stops answering new IKE_SA_INITs. */
 void ike_ctx_set_accepting(struct ike_ctx *ctx, bool accepting);

@@ -3,13 +3,11 @@
 #define ESPROXY_IKE_SA_INT_H
 
 #include "ipsec/ike_sa.h"
+#include "ipsec/ike_guard.h"
 
 #define IKE_BUF_MAX         8192
 #define IKE_NONCE_LEN       32
-#define IKE_COOKIE_LEN      32      /* SHA-256 output */
 #define IKE_COOKIE_MAX      64
-#define IKE_HALF_OPEN_DEFAULT 32
-#define IKE_UNAUTH_REPLIES_PER_SEC 50  /* replies sent outside any SA */
 #define IKE_RESENDS_PER_SEC 10        /* cached responses re-sent per SA */
 
 /* Requests asked for while another one was outstanding (window size 1). */
@@ -131,11 +129,8 @@ struct ike_ctx {
     struct ike_peer_config peers[IKE_MAX_PEERS];
     int n_peers;
     struct ike_sa *sas;
-    unsigned cookie_threshold;
     bool refuse_new;                /* shutting down: no new responder SAs */
-    uint8_t cookie_secret[32];
-    uint64_t unauth_window_ms;
-    unsigned unauth_in_window;
+    struct ike_guard guard;         /* budgets, half-open bounds, cookie secrets */
     unsigned depth;                 /* entry points running (see ike_ctx_enter) */
     struct ike_stats stats;
 };
@@ -169,9 +164,6 @@ bool ike_sa_defer(struct ike_sa *sa, unsigned what);
 void ike_response_send(struct ike_sa *sa, uint8_t *buf, size_t len, uint32_t msg_id);
 void ike_send_raw(struct ike_ctx *ctx, uint32_t src, uint32_t dst, uint16_t port,
                   const uint8_t *msg, size_t len);
-/* Rate limit for unauthenticated replies (INVALID_IKE_SPI, COOKIE,
- * NO_PROPOSAL_CHOSEN, INVALID_KE_PAYLOAD): true if one may be sent now. */
-bool ike_ctx_unauth_reply_allowed(struct ike_ctx *ctx);
 
 /* Encrypted messages: build the inner chain in w (init_chain on
  * ike_sk_plain_offset), then ike_sk_seal. Returns a malloc'd message. */

@@ -123,6 +123,18 @@ static void metrics_ipsec(struct sbuf *b, const struct status_source *src)
     sbuf_printf(b, "esproxy_ike_invalid_spi_sent_total %llu\n", (unsigned long long)ike->invalid_spi_sent);
     family(b, "esproxy_ike_cookies_sent_total", "counter", "COOKIE challenges sent (RFC 7296 2.6).");
     sbuf_printf(b, "esproxy_ike_cookies_sent_total %llu\n", (unsigned long long)ike->cookies_sent);
+    family(b, "esproxy_ike_half_open", "gauge", "Responder IKE SAs answered but not yet authenticated.");
+    sbuf_printf(b, "esproxy_ike_half_open %llu\n", (unsigned long long)ike->half_open);
+    family(b, "esproxy_ike_half_open_refused_total", "counter",
+           "IKE_SA_INIT requests dropped at a half-open bound: the source address's or the total.");
+    sbuf_printf(b, "esproxy_ike_half_open_refused_total{limit=\"source\"} %llu\n"
+                   "esproxy_ike_half_open_refused_total{limit=\"total\"} %llu\n",
+                (unsigned long long)ike->half_open_refused_src, (unsigned long long)ike->half_open_refused_total);
+    family(b, "esproxy_ike_replies_limited_total", "counter",
+           "Unauthenticated IKE replies not sent: the source address's budget or the total one was spent.");
+    sbuf_printf(b, "esproxy_ike_replies_limited_total{limit=\"source\"} %llu\n"
+                   "esproxy_ike_replies_limited_total{limit=\"total\"} %llu\n",
+                (unsigned long long)ike->replies_limited_src, (unsigned long long)ike->replies_limited_total);
 }
 
 static void metrics_sessions(struct sbuf *b, const struct status_source *src)

@@ -161,10 +161,10 @@ initiator_case "esproxy -> strongSwan, PSK" psk fe.example.test resp-psk "pre-sh
 initiator_case "esproxy -> strongSwan, certificates" cert fe-cert.example.test resp-cert "RSA_EMSA_PKCS1_SHA2_256"
 
 # ---- strongSwan initiates (to esproxy's port 500, then 4500) ----
-responder_case() {  # $1 label, $2 auth, $3 id, $4 strongSwan conn
+responder_case() {  # $1 label, $2 auth, $3 id, $4 strongSwan conn [$5 ike_peer option]
     esproxy_conf backend "$2" "$3" >"$L/r.ini"
     : >"$L/b/charon.log"
-    ip netns exec "${NS}a" "$PEER" -c "$L/r.ini" --run-ms 4000 >"$L/r.out" 2>&1 &
+    ip netns exec "${NS}a" "$PEER" -c "$L/r.ini" --run-ms 4000 ${5:-} >"$L/r.out" 2>&1 &
     rp=$!
     sleep 0.3
     swan --initiate --ike "$4" --child c --timeout 3 >"$L/init.log" 2>&1
@@ -188,6 +188,13 @@ responder_case() {  # $1 label, $2 auth, $3 id, $4 strongSwan conn
 }
 responder_case "strongSwan -> esproxy, PSK" psk fe.example.test resp-psk
 responder_case "strongSwan -> esproxy, certificates" cert fe-cert.example.test resp-cert
+# every IKE_SA_INIT must return a COOKIE (RFC 7296 2.6; ours: version | SHA-256, 33 bytes);
+# strongSwan first forgets the PSK case's IKE SA, or it would reuse it
+swan --terminate --ike resp-psk --force >/dev/null 2>&1
+responder_case "strongSwan -> esproxy, PSK, COOKIE demanded" psk fe.example.test resp-psk --cookies
+grep -q 'IKE_SA_INIT response 0 \[ N(COOKIE) \]' "$L/b/charon.log" &&
+    pass "strongSwan -> esproxy, PSK, COOKIE demanded: strongSwan received our COOKIE and returned it" ||
+    fail "strongSwan -> esproxy: COOKIE" "$(grep -E 'IKE_SA_INIT|COOKIE' "$L/b/charon.log" | head -n 4)"
 
 # ---- a wrong PSK is refused by both ----
 printf 'a-different-psk-000000' >"$L/psk"

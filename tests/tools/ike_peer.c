@@ -35,7 +35,7 @@ static struct {
     uv_timer_t stop_timer;
     uv_signal_t sigterm;
     uint32_t local;
-    bool initiator, want_probe, want_delete, want_rekey_child, want_rekey_ike;
+    bool initiator, want_probe, want_delete, want_rekey_child, want_rekey_ike, want_cookies;
     bool established, failed, probe_ok;
     int step;
     unsigned long esp_ok, esp_bad;
@@ -149,7 +149,8 @@ static void on_signal(uv_signal_t *s, int sig)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: ike_peer -c FILE [--run-ms N] [--probe] [--delete] [--rekey-child] [--rekey-ike]\n");
+    fprintf(stderr, "usage: ike_peer -c FILE [--run-ms N] [--probe] [--delete] [--rekey-child] [--rekey-ike] "
+                    "[--cookies]\n");
     return 2;
 }
 
@@ -187,6 +188,8 @@ static int peer_setup(const struct config *cfg)
     if (ike_io_init(&P.io, P.loop, &P.ue, &P.db, cfg->keylog[0] ? &P.kl : NULL, on_event, NULL) != 0 ||
         ike_ctx_add_peer(P.io.ctx, &P.pc) != 0)
         return -1;
+    if (P.want_cookies)
+        ike_ctx_set_cookie_threshold(P.io.ctx, 0);
     if (!P.initiator) {
         bind_addr.sin_port = htons(500);
         rc = ike_io_listen_500(&P.io, &bind_addr);
@@ -219,6 +222,8 @@ int main(int argc, char **argv)
             P.want_rekey_child = true;
         else if (strcmp(argv[i], "--rekey-ike") == 0)
             P.want_rekey_ike = true;
+        else if (strcmp(argv[i], "--cookies") == 0)
+            P.want_cookies = true;      /* responder: every IKE_SA_INIT must return a COOKIE */
         else
             return usage();
     }
