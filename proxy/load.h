@@ -170,7 +170,16 @@ struct drill_result {
     double p99_before_ms, p99_during_ms, p99_after_ms;
     int64_t wall_start_ms;          /* epoch ms of the run start */
     const char *label, *action;
+    /* input: when the load's own event loop did not run (its 10 ms tick
+     * came late), [from, to] ms since the run started */
+    const struct drill_stall *load_stalls;
+    size_t n_load_stalls;
 };
+
+struct drill_stall {
+    double from_ms, to_ms;
+};
+#define DRILL_LOAD_STALL_MS 50.0    /* a tick this late is a stall of the load itself */
 
 int drill_analyze(struct drill_result *r, const struct load_rec *recs, size_t n,
                   double action_ms, double bucket_ms);

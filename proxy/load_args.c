@@ -49,7 +49,8 @@ const char drill_usage_text[] =
     "  --at S                 when to run it (default 2)\n"
     "  --tail S               keep loading S seconds after recovery (default 2)\n"
     "  --max-wait S           give up waiting for recovery after S seconds (default 10)\n"
-    "  --report DIR           write DIR/LABEL.txt and DIR/LABEL.html (default .)\n"
+    "  --report DIR           write DIR/LABEL.txt, DIR/LABEL.html and every session\n"
+    "                         as DIR/LABEL.records.jsonl (default .)\n"
     "  --label NAME           report name (default drill)\n"
     "\n"
     "Load options as for `esproxy load` (default concurrency 8, no duration).\n";

@@ -30,6 +30,9 @@ struct drill {
     size_t n_recs, cap_recs;
     uint32_t *ok_b, *fail_b;
     size_t n_b;
+    double last_tick_ms;
+    struct drill_stall stalls[256];     /* the load's own stalls (the first 256) */
+    size_t n_stalls;
 };
 
 static int grow_buckets(struct drill *d, size_t b)
@@ -129,6 +132,10 @@ static void drill_tick(void *arg)
     struct drill *d = arg;
     double now = load_run_elapsed_ms(d->run);
 
+    if (d->last_tick_ms > 0 && now - d->last_tick_ms >= DRILL_LOAD_STALL_MS &&
+        d->n_stalls < sizeof(d->stalls) / sizeof(d->stalls[0]))
+        d->stalls[d->n_stalls++] = (struct drill_stall){ d->last_tick_ms, now };
+    d->last_tick_ms = now;
     if (!d->action_started) {
         if (now >= d->o.action_at_s * 1000.0)
             drill_action(d);
@@ -164,6 +171,29 @@ static int drill_write(const struct drill_result *r, const char *dir, const char
     return fclose(f) == 0 ? 0 : -1;
 }
 
+/* DIR/LABEL.records.jsonl: every finished session, wall-clock ms, so the
+ * outage window can be checked against other tools' own data. */
+static int drill_write_records(const struct drill *d, int64_t wall0)
+{
+    char path[4096];
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/%s.records.jsonl", d->o.report_dir, d->o.label);
+    f = fopen(path, "w");
+    if (f == NULL) {
+        perror(path);
+        return -1;
+    }
+    for (size_t i = 0; i < d->n_recs; i++) {
+        const struct load_rec *r = &d->recs[i];
+
+        fprintf(f, "{\"proto\": \"%s\", \"start\": %.3f, \"end\": %.3f, \"ok\": %s, \"err\": \"%s\"}\n",
+                load_proto_name((enum load_proto)r->proto), (double)wall0 + r->start_ms, (double)wall0 + r->end_ms,
+                r->err == LERR_NONE ? "true" : "false", r->err == LERR_NONE ? "" : load_err_name((enum load_err)r->err));
+    }
+    return fclose(f) == 0 ? 0 : -1;
+}
+
 static int drill_report(struct drill *d)
 {
     struct drill_result r;
@@ -175,11 +205,14 @@ static int drill_report(struct drill *d)
     r.action = d->o.action;
     r.action_status = d->action_running ? -1 : d->action_status;
     r.action_done_ms = d->action_running ? -1 : d->action_done_ms;
+    r.load_stalls = d->stalls;
+    r.n_load_stalls = d->n_stalls;
     if (drill_analyze(&r, d->recs, d->n_recs, d->action_ms, BUCKET_MS) != 0)
         return -1;
     drill_report_text(&r, stdout);
     if (drill_write(&r, d->o.report_dir, d->o.label, false) != 0 ||
-        drill_write(&r, d->o.report_dir, d->o.label, true) != 0)
+        drill_write(&r, d->o.report_dir, d->o.label, true) != 0 ||
+        drill_write_records(d, r.wall_start_ms) != 0)
         rc = -1;
     else
         printf("report: %s/%s.txt %s/%s.html\n", d->o.report_dir, d->o.label, d->o.report_dir, d->o.label);

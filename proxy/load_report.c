@@ -5,15 +5,18 @@
  * self-contained HTML page with an inline SVG timeline (no scripts, no
  * external fonts or files).
  *
- * The outage window is measured from the data alone: among the gaps
- * between two consecutive successful session ends that close after the
- * action, open no later than 1 s after the action command ended, and
- * during which the load kept starting sessions (a stall of the load
- * itself starts none, and its old sessions all end at once after it;
- * during an outage new sessions are started and held, and sessions caught
- * by it may be resumed and end it), the first one at least half as long
- * as the longest (both edges are real session ends; an action takes
- * effect some time after it starts, so the window may open after it).
+ * The outage window is measured from the data: among the gaps between
+ * two consecutive successful session ends that close after the action,
+ * open no later than 1 s after the action command ended, and are not a
+ * stall of the load itself, the first one at least half as long as the
+ * longest (both edges are real session ends; an action takes effect some
+ * time after it starts, so the window may open after it). A gap is a
+ * stall of the load when the load started no session during it and its
+ * own event loop did not run for at least half of it (load_stalls: its
+ * old sessions then all end at once after it). Starts alone do not tell:
+ * when every client is caught in a session the failover holds, none is
+ * free to start one, and a resumed session may close the window before
+ * the failed ones free their clients.
  * Time to first success: from the action to the end of that window.
  */
 #include "proxy/load.h"
@@ -106,6 +109,24 @@ static bool started_within(const double *starts, size_t n, double a, double b)
     return lo < n && starts[lo] < b;
 }
 
+/* The gap (a, b) is a stall of the load itself: no session started in it
+ * and the load's loop stood still for at least half of it. */
+static bool load_stall_gap(const struct drill_result *r, const double *starts, size_t n, double a, double b)
+{
+    double still = 0;
+
+    if (started_within(starts, n, a, b))
+        return false;
+    for (size_t i = 0; i < r->n_load_stalls; i++) {
+        double from = r->load_stalls[i].from_ms > a ? r->load_stalls[i].from_ms : a;
+        double to = r->load_stalls[i].to_ms < b ? r->load_stalls[i].to_ms : b;
+
+        if (to > from)
+            still += to - from;
+    }
+    return still >= (b - a) / 2;
+}
+
 static void find_outage(struct drill_result *r, const struct load_rec *recs, size_t n)
 {
     double *ends = malloc((n ? n : 1) * sizeof(*ends)), *starts = malloc((n ? n : 1) * sizeof(*starts));
@@ -125,7 +146,7 @@ static void find_outage(struct drill_result *r, const struct load_rec *recs, siz
     }
     qsort(ends, m, sizeof(*ends), cmp_double);
     qsort(starts, n, sizeof(*starts), cmp_double);
-#define OUTAGE_GAP_OK(i) (ends[(i) - 1] <= open_by && started_within(starts, n, ends[(i) - 1], ends[i]))
+#define OUTAGE_GAP_OK(i) (ends[(i) - 1] <= open_by && !load_stall_gap(r, starts, n, ends[(i) - 1], ends[i]))
     for (size_t i = 0; i < m; i++) {
         if (ends[i] <= r->action_ms)
             last_before = ends[i];
@@ -244,6 +265,15 @@ void drill_report_text(const struct drill_result *r, FILE *f)
         fprintf(f, " %s %" PRIu64 "%s", load_err_name((enum load_err)e), r->failed_after[e], e + 1 < LERR_COUNT ? "," : "\n");
     fprintf(f, "  p99 session latency: before %.1f ms, during %.1f ms, after %.1f ms\n",
             r->p99_before_ms, r->p99_during_ms, r->p99_after_ms);
+    if (r->n_load_stalls > 0) {
+        double longest = 0;
+
+        for (size_t i = 0; i < r->n_load_stalls; i++)
+            if (r->load_stalls[i].to_ms - r->load_stalls[i].from_ms > longest)
+                longest = r->load_stalls[i].to_ms - r->load_stalls[i].from_ms;
+        fprintf(f, "  the load itself stalled %zu times (longest %.0f ms): a busy host; such gaps are not outages\n",
+                r->n_load_stalls, longest);
+    }
     fprintf(f, "figures: action_epoch_ms=%" PRId64 " outage_ms=%.0f outage_start_epoch_ms=%" PRId64
             " outage_end_epoch_ms=%" PRId64 " first_success_ms=%.0f failed_after=%" PRIu64 " p99_before_ms=%.1f"
             " p99_during_ms=%.1f p99_after_ms=%.1f\n",

@@ -166,11 +166,13 @@ static void test_drill_outage_is_the_gap_between_successes(void **state)
     drill_result_free(&r);
 }
 
-/* The load itself stalled just before the action (a busy host): sessions
- * begun before the action finish late, after it. That gap is not the
- * outage; the outage ends with the first session begun after the action. */
+/* The load itself stalled just before the action (a busy host; its tick
+ * saw it): sessions begun before the action finish late, after it. That
+ * gap is not the outage; the outage ends with the first session begun
+ * after the action. */
 static void test_drill_outage_ends_with_a_session_begun_after_the_action(void **state)
 {
+    static const struct drill_stall stall = { 1885, 2345 };
     struct load_rec recs[600];
     size_t n = 0;
     struct drill_result r;
@@ -190,6 +192,8 @@ static void test_drill_outage_ends_with_a_session_begun_after_the_action(void **
         recs[n++] = x;
     }
     memset(&r, 0, sizeof(r));
+    r.load_stalls = &stall;
+    r.n_load_stalls = 1;
     assert_int_equal(drill_analyze(&r, recs, n, 2000, 100), 0);
     assert_true(r.outage_start_ms == 2500);
     assert_true(r.outage_end_ms == 2900);
@@ -224,6 +228,32 @@ static void test_drill_outage_closed_by_resumed_sessions(void **state)
     assert_true(r.outage_start_ms == 2000);
     assert_true(r.outage_end_ms == 2300);
     assert_true(r.first_success_ms == 300);
+    drill_result_free(&r);
+}
+
+/* Every client is caught by the failover (12 clients, all in flight at
+ * the crash), so none starts a session during the outage; a session
+ * resumed through the new SA closes it just before the failed ones free
+ * their clients. The load never stalled: the gap is the outage (a CI run
+ * on a busy host reported a 19 ms window just before it). */
+static void test_drill_outage_with_every_client_caught(void **state)
+{
+    struct load_rec recs[700];
+    size_t n = 0;
+    struct drill_result r;
+
+    (void)state;
+    for (int t = 10; t <= 2020; t += 10)
+        recs[n++] = (struct load_rec){ .start_ms = t - 5, .end_ms = t, .proto = LOAD_HTTP, .err = LERR_NONE };
+    recs[n++] = (struct load_rec){ .start_ms = 2015, .end_ms = 2449, .proto = LOAD_POP3, .err = LERR_NONE };
+    for (int i = 0; i < 11; i++)
+        recs[n++] = (struct load_rec){ .start_ms = 2006 + i, .end_ms = 2450, .proto = LOAD_IMAP, .err = LERR_CLOSED };
+    for (int t = 2460; t <= 4000; t += 10)
+        recs[n++] = (struct load_rec){ .start_ms = t - 5, .end_ms = t, .proto = LOAD_HTTP, .err = LERR_NONE };
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(drill_analyze(&r, recs, n, 2001, 100), 0);
+    assert_true(r.outage_start_ms == 2020);
+    assert_true(r.outage_end_ms == 2449);
     drill_result_free(&r);
 }
 
@@ -290,6 +320,7 @@ int main(void)
         cmocka_unit_test(test_drill_outage_is_the_gap_between_successes),
         cmocka_unit_test(test_drill_outage_ends_with_a_session_begun_after_the_action),
         cmocka_unit_test(test_drill_outage_closed_by_resumed_sessions),
+        cmocka_unit_test(test_drill_outage_with_every_client_caught),
         cmocka_unit_test(test_drill_without_recovery_has_open_outage),
         cmocka_unit_test(test_html_report_is_self_contained_with_every_series),
     };
