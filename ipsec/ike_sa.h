@@ -170,6 +170,15 @@ void ike_sa_hold_outbound(struct ike_sa *sa);
 struct ike_sa *ike_sa_rekeyed_from(const struct ike_sa *sa);
 void ike_sa_release_outbound(struct ike_sa *sa);
 int ike_sa_rekey_child(struct ike_sa *sa);
+/* The ESP layer says a CHILD SA of ours reached a lifetime limit (the
+ * SADB's soft or hard event: half the sequence space used, or its end).
+ * The IKE SA that owns it (peer_addr, and spi as our outbound SPI or, with
+ * outbound false, our inbound one) schedules a CHILD rekey at its next
+ * tick: the event comes from the packet path, where no IKE message may be
+ * sent. Only the current CHILD SA is rekeyed (an older one is already
+ * replaced). 0 if a rekey was scheduled or is already under way, -1 if no
+ * established IKE SA owns that CHILD SA. The caller kicks the timer. */
+int ike_ctx_child_expiring(struct ike_ctx *ctx, uint32_t peer_addr, uint32_t spi, bool outbound);
 int ike_sa_rekey_ike(struct ike_sa *sa);
 
 enum ike_sa_state ike_sa_state(const struct ike_sa *sa);

@@ -712,6 +712,43 @@ static void test_child_rekey_replaces_the_child_sa(void **state)
     assert_null(kid_by_in(&fe, old_in));
 }
 
+/* The SADB's "half the sequence space used" event of an outbound CHILD SA
+ * (ike_ctx_child_expiring, wired by tunnel.c) rekeys that CHILD SA at the
+ * next tick, whichever side holds the IKE initiator role; an event for an
+ * SA no IKE SA owns, or for one already replaced, changes nothing. */
+static void test_an_expiring_outbound_child_sa_is_rekeyed_at_the_next_tick(void **state)
+{
+    struct ike_peer_config fc = base_config(true), bc = base_config(false);
+    struct side *sides[2] = { &fe, &be };
+    uint32_t in, out, old_out;
+
+    (void)state;
+    establish(&fc, &bc);
+    for (int i = 0; i < 2; i++) {
+        struct side *s = sides[i];
+        int before = s->events[IKE_EV_CHILD_REKEYED];
+
+        assert_true(ike_sa_child_spis(s->last_sa, &in, &old_out));
+        assert_int_equal(ike_ctx_child_expiring(s->ctx, ike_sa_peer_addr(s->last_sa), old_out ^ 1u, true), -1);
+        assert_int_equal(ike_ctx_child_expiring(s->ctx, ike_sa_peer_addr(s->last_sa) ^ 1u, old_out, true), -1);
+        assert_int_equal(ike_ctx_child_expiring(s->ctx, ike_sa_peer_addr(s->last_sa), old_out, true), 0);
+        assert_int_equal(q_len, 0);         /* nothing sent from the packet path */
+        assert_true(ike_ctx_next_deadline(s->ctx) <= now_ms);
+        advance(1);
+        advance(2000);                      /* the peer's deferred outbound switch */
+        assert_int_equal(s->events[IKE_EV_CHILD_REKEYED], before + 1);
+        assert_children_mirror();
+        assert_outbound_is_the_newest();
+        assert_true(ike_sa_child_spis(s->last_sa, &in, &out));
+        assert_int_not_equal(out, old_out);
+        assert_int_equal(live_kids(&fe), 1);
+        assert_int_equal(live_kids(&be), 1);
+        /* the replaced SA's late events are ignored */
+        assert_int_equal(ike_ctx_child_expiring(s->ctx, ike_sa_peer_addr(s->last_sa), old_out, true), -1);
+    }
+    assert_true(logged("event=child_sa_expiring"));
+}
+
 static int pending_outs(const struct side *s)
 {
     int n = 0;
@@ -1904,6 +1941,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_a_held_sa_stays_held_across_an_ike_rekey_by_the_peer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_probe_crossing_a_peer_ike_rekey_reports_its_outcome, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_child_delete_crossing_a_peer_ike_rekey_removes_the_child, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_an_expiring_outbound_child_sa_is_rekeyed_at_the_next_tick, setup, teardown),
     };
 
     return cmocka_run_group_tests_name("ike_sa", tests, certs_setup, certs_teardown);
