@@ -120,6 +120,9 @@ struct ike_callbacks {
 
 struct ike_stats {
     uint64_t rx, tx, retransmits, dropped, invalid_spi_sent, cookies_sent, auth_failures;
+    /* responder: an INITIAL_CONTACT deleted an SA of the same identity
+     * from another address (two front-ends sharing one identity) */
+    uint64_t identity_collisions;
 };
 
 struct ike_ctx;

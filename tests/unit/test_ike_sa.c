@@ -33,6 +33,7 @@
 
 #define FE_ADDR "10.99.2.10"
 #define VIP     "10.99.2.100"
+#define FE2_ADDR "10.99.2.11"
 #define MAX_Q   64
 #define MAX_SAS 16
 
@@ -69,6 +70,7 @@ static int q_len;
 static uint64_t now_ms = 1000000;
 static int drop_next;           /* drop this many packets as they are sent */
 static struct side fe, be;
+static struct side fe2;         /* a second front-end, for identity collisions */
 
 static uint64_t clock_now(void *arg)
 {
@@ -187,6 +189,8 @@ static void deliver(const struct packet *p)
         ike_ctx_input(be.ctx, p->src, 4500, p->dst, p->data, p->len);
     else if (p->dst == fe.addr && fe.ctx != NULL)
         ike_ctx_input(fe.ctx, p->src, 4500, p->dst, p->data, p->len);
+    else if (p->dst == fe2.addr && fe2.ctx != NULL)
+        ike_ctx_input(fe2.ctx, p->src, 4500, p->dst, p->data, p->len);
 }
 
 /* Deliver queued packets until the wire is quiet (bounded). */
@@ -347,6 +351,7 @@ static int setup(void **state)
     n_log = 0;
     side_reset(&fe, FE_ADDR);
     side_reset(&be, VIP);
+    side_reset(&fe2, FE2_ADDR);
     q_len = 0;
     drop_next = 0;
     return 0;
@@ -360,6 +365,7 @@ static int teardown(void **state)
     (void)state;
     ike_ctx_free(&fe.ctx);
     ike_ctx_free(&be.ctx);
+    ike_ctx_free(&fe2.ctx);
     certs_free();
     return 0;
 }
@@ -1133,6 +1139,40 @@ static void test_initial_contact_replaces_older_sas(void **state)
     assert_int_equal(ike_ctx_count_sas(be.ctx), 1);
     assert_int_equal(live_kids(&be), 1);
     assert_children_mirror();
+    /* the same front-end again: no collision */
+    assert_int_equal(ike_ctx_stats(be.ctx)->identity_collisions, 0);
+    assert_false(logged("ike_identity_collision"));
+}
+
+/* Two front-ends configured with one identity: each INITIAL_CONTACT
+ * deletes the other's IKE SA (RFC 7296 2.4, as asked). The responder says
+ * so in one warning line naming both addresses, and counts it. */
+static void test_two_frontends_sharing_an_identity_are_reported(void **state)
+{
+    struct ike_peer_config fc = base_config(true), bc = base_config(false), fc2 = base_config(true);
+
+    (void)state;
+    establish(&fc, &bc);
+    fc2.local_addr = inet_addr(FE2_ADDR);
+    side_ctx(&fe2);
+    assert_int_equal(ike_ctx_add_peer(fe2.ctx, &fc2), 0);
+    n_log = 0;
+    assert_int_equal(ike_ctx_initiate(fe2.ctx, 0, true, NULL), 0);
+    pump();
+    assert_int_equal(fe2.events[IKE_EV_ESTABLISHED], 1);
+    assert_int_equal(ike_ctx_count_sas(be.ctx), 1);     /* the first front-end's SA went */
+    assert_int_equal(ike_ctx_stats(be.ctx)->identity_collisions, 1);
+    assert_true(logged("event=ike_identity_collision id=fe.example.test old_peer=10.99.2.10 new_peer=10.99.2.11"));
+    /* the second front-end restarting is not a collision */
+    assert_int_equal(ike_ctx_initiate(fe2.ctx, 0, true, NULL), 0);
+    pump();
+    assert_int_equal(fe2.events[IKE_EV_ESTABLISHED], 2);
+    assert_int_equal(ike_ctx_stats(be.ctx)->identity_collisions, 1);
+    /* nor is a speculative SA (no INITIAL_CONTACT) of the first */
+    assert_int_equal(ike_ctx_initiate(fe.ctx, 0, false, NULL), 0);
+    pump();
+    assert_int_equal(ike_ctx_stats(be.ctx)->identity_collisions, 1);
+    assert_int_equal(ike_ctx_count_sas(be.ctx), 2);
 }
 
 static void test_traffic_selectors_are_narrowed(void **state)
@@ -1924,6 +1964,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unknown_spi_gets_invalid_ike_spi_hint, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unauthenticated_replies_are_rate_limited, setup, teardown),
         cmocka_unit_test_setup_teardown(test_initial_contact_replaces_older_sas, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_two_frontends_sharing_an_identity_are_reported, setup, teardown),
         cmocka_unit_test_setup_teardown(test_traffic_selectors_are_narrowed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupted_messages_never_crash_or_establish_wrongly, setup, teardown),
 
