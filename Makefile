@@ -53,7 +53,7 @@ help:
 	@echo "make            build build/esproxy"
 	@echo "make test-unit  fast unit tests (seconds)"
 	@echo "make test       everything: unit, sanitizers, CLI, fuzz smoke, labs"
-	@echo "make fuzz-long  every fuzz harness for FUZZ_SECONDS each (default 300), new coverage merged into tests/fuzz/corpus/"
+	@echo "make fuzz-long  every fuzz harness for FUZZ_SECONDS each (default 300); FUZZ_MERGE=1 merges new coverage into tests/fuzz/corpus/"
 	@echo "make bench      benchmarks (ratios against same-run references)"
 
 # ESPROXY_DEPS="build unit demo fuzz test" (default all) picks package sets
@@ -152,9 +152,10 @@ test-cli: $(BUILD)/esproxy $(BUILD)/asan/esproxy $(TOOL_BINS)
 fuzz: $(FUZZ_BINS)
 	sh tests/run-fuzz.sh $(FUZZ_BINS)
 
-# minutes per harness; what adds coverage goes into the repository's corpus
+# minutes per harness, from the repository's seeds and the corpus earlier
+# runs grew in build/fuzz/work/ (FUZZ_MERGE=1: merge it into the seeds)
 fuzz-long: $(FUZZ_BINS)
-	FUZZ_SECONDS=$${FUZZ_SECONDS:-300} FUZZ_MERGE=$${FUZZ_MERGE:-1} sh tests/run-fuzz.sh $(FUZZ_BINS)
+	FUZZ_SECONDS=$${FUZZ_SECONDS:-300} sh tests/run-fuzz.sh $(FUZZ_BINS)
 
 bench: $(BENCH_BINS)
 	@for b in $(BENCH_BINS); do echo "== $$b"; $$b || exit 1; done

@@ -2,9 +2,11 @@
 # Run each libFuzzer harness for a bounded time (FUZZ_SECONDS, default 20)
 # from its seed corpus under tests/fuzz/corpus/<name>/ (kept in the
 # repository). An input that runs longer than FUZZ_TIMEOUT seconds
-# (default 25) is a hang and fails the run. FUZZ_MERGE=1 (make fuzz-long)
-# merges what the run found that adds coverage back into the repository's
-# corpus, minimized (libFuzzer -merge=1): review and commit it.
+# (default 25) is a hang and fails the run. What a run finds stays in
+# build/fuzz/work/<name>/, where the next run starts from. FUZZ_MERGE=1
+# merges it into the repository's corpus (libFuzzer -merge=1, by features:
+# ten minutes of fuzz_ike_sequence added 713 files, so review before
+# committing; the repository keeps small hand-made seeds).
 set -u
 secs=${FUZZ_SECONDS:-20}
 hang=${FUZZ_TIMEOUT:-25}
