@@ -356,7 +356,7 @@ static void tunnel_on_esp_sa_event(void *arg, struct esp_sa *sa, enum esp_sa_eve
     if (ike_ctx_child_expiring(m->io.ctx, out ? sa->dst : sa->src, sa->spi, out) == 0)
         ike_io_kick(&m->io);    /* a timer: nothing is sent from inside the packet path */
     else if (ev == ESP_SA_EV_HARD)
-        ipsec_log(IPSEC_LOG_WARN, "event=esp_sa_exhausted spi=0x%08x dir=%s limits=%u rekey=none",
+        ipsec_log(IPSEC_LOG_WARN, "event=esp_sa_hard_limit spi=0x%08x dir=%s limits=%u rekey=none",
                   sa->spi, out ? "out" : "in", limits);
 }
 
