@@ -40,7 +40,7 @@ objs = $(patsubst %.c,$(BUILD)/$(1)/obj/%.o,$(2))
 lwip_objs = $(patsubst %,$(BUILD)/$(1)/lwip/%.o,$(LWIP_FILES))
 llhttp_objs = $(patsubst %,$(BUILD)/$(1)/llhttp/%.o,$(LLHTTP_FILES))
 
-.PHONY: docs all deps deps-build test test-unit test-asan test-cli check-lwip fuzz bench demo clean distclean help
+.PHONY: docs all deps deps-build test test-unit test-asan test-cli check-lwip fuzz fuzz-long bench demo clean distclean help
 .SUFFIXES:
 .DELETE_ON_ERROR:
 
@@ -53,6 +53,7 @@ help:
 	@echo "make            build build/esproxy"
 	@echo "make test-unit  fast unit tests (seconds)"
 	@echo "make test       everything: unit, sanitizers, CLI, fuzz smoke, labs"
+	@echo "make fuzz-long  every fuzz harness for FUZZ_SECONDS each (default 300); FUZZ_MERGE=1 merges new coverage into tests/fuzz/corpus/"
 	@echo "make bench      benchmarks (ratios against same-run references)"
 
 # ESPROXY_DEPS="build unit demo fuzz test" (default all) picks package sets
@@ -150,6 +151,11 @@ test-cli: $(BUILD)/esproxy $(BUILD)/asan/esproxy $(TOOL_BINS)
 
 fuzz: $(FUZZ_BINS)
 	sh tests/run-fuzz.sh $(FUZZ_BINS)
+
+# minutes per harness, from the repository's seeds and the corpus earlier
+# runs grew in build/fuzz/work/ (FUZZ_MERGE=1: merge it into the seeds)
+fuzz-long: $(FUZZ_BINS)
+	FUZZ_SECONDS=$${FUZZ_SECONDS:-300} sh tests/run-fuzz.sh $(FUZZ_BINS)
 
 bench: $(BENCH_BINS)
 	@for b in $(BENCH_BINS); do echo "== $$b"; $$b || exit 1; done

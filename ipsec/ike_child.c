@@ -120,3 +120,24 @@ uint64_t ike_kid_out_deadline(const struct ike_sa *sa)
             d = sa->kids[i].created_ms + IKE_OUT_DEFER_MS;
     return d;
 }
+
+int ike_ctx_child_expiring(struct ike_ctx *ctx, uint32_t peer_addr, uint32_t spi, bool outbound)
+{
+    for (struct ike_sa *sa = ctx->sas; sa != NULL; sa = sa->next) {
+        const struct ike_child *cur = ike_kid_current(sa);
+        int idx = outbound ? ike_kid_find_out(sa, spi) : ike_kid_find_in(sa, spi);
+
+        if (sa->doomed || sa->peer_addr != peer_addr || idx < 0)
+            continue;
+        if (sa->state != IKE_S_ESTABLISHED || cur != &sa->kids[idx])
+            return -1;
+        if (sa->req.kind == IKE_REQ_REKEY_CHILD || (sa->pending & IKE_PEND_REKEY_CHILD) != 0)
+            return 0;       /* already under way */
+        /* at the next tick (0 means "none", a clock may start there) */
+        sa->rekey_child_at = ike_now(ctx) > 0 ? ike_now(ctx) : 1;
+        ipsec_log(IPSEC_LOG_INFO, "event=child_sa_expiring spi_i=%016llx spi_in=%08x spi_out=%08x action=rekey",
+                  (unsigned long long)sa->spi_i, cur->spi_in, cur->spi_out);
+        return 0;
+    }
+    return -1;
+}

@@ -26,6 +26,21 @@ static size_t ike_id_body(const struct ike_identity *id, uint8_t *out)
     return 4 + id->len;
 }
 
+/* An identity for a log line: dotted IPv4, or the bytes with anything
+ * unprintable (or a space, '"', '=') as '?', so a peer's ID cannot forge
+ * log fields or lines. */
+static void ike_id_format(const struct ike_identity *id, char *out, size_t cap)
+{
+    size_t i;
+
+    if (id->type == IKE_ID_IPV4_ADDR && id->len == 4 && inet_ntop(AF_INET, id->data, out, (socklen_t)cap) != NULL)
+        return;
+    for (i = 0; i < id->len && i + 1 < cap; i++)
+        out[i] = id->data[i] > ' ' && id->data[i] < 0x7f && id->data[i] != '"' && id->data[i] != '=' ? (char)id->data[i]
+                                                                                                      : '?';
+    out[i] = '\0';
+}
+
 static bool ike_id_equal(const struct ike_identity *id, uint8_t type, const uint8_t *data, size_t len)
 {
     return id->type == type && id->len == len && memcmp(id->data, data, len) == 0;
@@ -303,9 +318,13 @@ static int ike_auth_verify_peer(struct ike_sa *sa, const struct ike_payload_list
     sa->peer_id.type = id_type;
     memcpy(sa->peer_id.data, id, id_len);
     sa->peer_id.len = id_len;
-    ipsec_log(IPSEC_LOG_INFO, "event=ike_peer_authenticated spi_i=%016llx peer_id=%.*s method=%s",
-              (unsigned long long)sa->spi_i, id_type == IKE_ID_IPV4_ADDR ? 0 : (int)id_len, (const char *)id,
-              cfg->auth == IKE_PEER_AUTH_CERT ? "cert" : "psk");
+    {
+        char shown[IKE_ID_MAX + 1];
+
+        ike_id_format(&sa->peer_id, shown, sizeof(shown));
+        ipsec_log(IPSEC_LOG_INFO, "event=ike_peer_authenticated spi_i=%016llx peer_id=%s method=%s",
+                  (unsigned long long)sa->spi_i, shown, cfg->auth == IKE_PEER_AUTH_CERT ? "cert" : "psk");
+    }
     return 0;
 }
 
@@ -380,6 +399,21 @@ static void ike_auth_pick_peer(struct ike_sa *sa, const struct ike_payload_list 
     }
 }
 
+/* Two IKE SAs of one identity from different addresses: two front-ends
+ * configured with the same identity, each evicting the other's SA with
+ * its INITIAL_CONTACT (RFC 7296 2.4) at every start or failover. */
+static void ike_auth_identity_collision(struct ike_sa *sa, const struct ike_sa *old)
+{
+    char id[IKE_ID_MAX + 1], was[INET_ADDRSTRLEN], now[INET_ADDRSTRLEN];
+
+    sa->ctx->stats.identity_collisions++;
+    ike_id_format(&sa->peer_id, id, sizeof(id));
+    inet_ntop(AF_INET, &old->peer_addr, was, sizeof(was));
+    inet_ntop(AF_INET, &sa->peer_addr, now, sizeof(now));
+    ipsec_log(IPSEC_LOG_WARN, "event=ike_identity_collision id=%s old_peer=%s new_peer=%s action=old_sa_deleted "
+              "hint=\"each frontend needs its own local_id\"", id, was, now);
+}
+
 static void ike_auth_initial_contact(struct ike_sa *sa)
 {
     struct ike_sa *o, *next;
@@ -388,6 +422,8 @@ static void ike_auth_initial_contact(struct ike_sa *sa)
         next = o->next;
         if (o != sa && !o->initiator && o->state == IKE_S_ESTABLISHED && o->peer_id.len == sa->peer_id.len &&
             o->peer_id.type == sa->peer_id.type && memcmp(o->peer_id.data, sa->peer_id.data, o->peer_id.len) == 0) {
+            if (o->peer_addr != sa->peer_addr)
+                ike_auth_identity_collision(sa, o);
             ipsec_log(IPSEC_LOG_INFO, "event=ike_initial_contact_delete spi_i=%016llx", (unsigned long long)o->spi_i);
             ike_sa_destroy(o);
         }

@@ -125,6 +125,9 @@ struct ike_stats {
     /* IKE_SA_INIT requests dropped at a half-open bound: the source's, or the total */
     uint64_t half_open_refused_src, half_open_refused_total;
     uint64_t half_open;             /* gauge: responder SAs answered but not authenticated */
+    /* responder: an INITIAL_CONTACT deleted an SA of the same identity
+     * from another address (two front-ends sharing one identity) */
+    uint64_t identity_collisions;
 };
 
 /* What unauthenticated senders may cost a responder (ike_guard.c). */
@@ -192,6 +195,15 @@ void ike_sa_hold_outbound(struct ike_sa *sa);
 struct ike_sa *ike_sa_rekeyed_from(const struct ike_sa *sa);
 void ike_sa_release_outbound(struct ike_sa *sa);
 int ike_sa_rekey_child(struct ike_sa *sa);
+/* The ESP layer says a CHILD SA of ours reached a lifetime limit (the
+ * SADB's soft or hard event: half the sequence space used, or its end).
+ * The IKE SA that owns it (peer_addr, and spi as our outbound SPI or, with
+ * outbound false, our inbound one) schedules a CHILD rekey at its next
+ * tick: the event comes from the packet path, where no IKE message may be
+ * sent. Only the current CHILD SA is rekeyed (an older one is already
+ * replaced). 0 if a rekey was scheduled or is already under way, -1 if no
+ * established IKE SA owns that CHILD SA. The caller kicks the timer. */
+int ike_ctx_child_expiring(struct ike_ctx *ctx, uint32_t peer_addr, uint32_t spi, bool outbound);
 int ike_sa_rekey_ike(struct ike_sa *sa);
 
 enum ike_sa_state ike_sa_state(const struct ike_sa *sa);

@@ -341,6 +341,25 @@ static void tunnel_on_netstack_event(void *arg, struct netstack_tunnel *nt, enum
     tunnel_kick(t);
 }
 
+/* An ESP SA reached a lifetime limit (the SADB raises it on the packet
+ * path, in both roles): half its sequence space used (a non-ESN SA must
+ * not wrap, RFC 4303 3.3.3, so it stops at 2^32 packets) or a soft or hard
+ * byte, packet or time limit. Its IKE SA rekeys the CHILD SA at its next
+ * tick; the new SA takes over the traffic before the old one runs out. */
+static void tunnel_on_esp_sa_event(void *arg, struct esp_sa *sa, enum esp_sa_event ev, unsigned limits)
+{
+    struct tunnel_mgr *m = arg;
+    bool out = sa->dir == ESP_SA_OUT;
+
+    if (m->shutting_down || m->io.ctx == NULL)
+        return;
+    if (ike_ctx_child_expiring(m->io.ctx, out ? sa->dst : sa->src, sa->spi, out) == 0)
+        ike_io_kick(&m->io);    /* a timer: nothing is sent from inside the packet path */
+    else if (ev == ESP_SA_EV_HARD)
+        ipsec_log(IPSEC_LOG_WARN, "event=esp_sa_hard_limit spi=0x%08x dir=%s limits=%u rekey=none",
+                  sa->spi, out ? "out" : "in", limits);
+}
+
 /* ICMP unreachable for our UDP toward a VIP: a hint, never proof. */
 static void tunnel_on_icmp(void *arg, const struct sockaddr_in *dst)
 {
@@ -435,6 +454,7 @@ int tunnel_mgr_open(struct tunnel_mgr **m_r, uv_loop_t *loop, const struct tunne
     netstack_set_ike_handler(m->ns, tunnel_on_ike_datagram, m);
     udp_encap_set_icmp_cb(netstack_udp(m->ns), tunnel_on_icmp, m);
     netstack_set_event_cb(m->ns, tunnel_on_netstack_event, m);
+    esp_sadb_set_event_cb(&m->db, tunnel_on_esp_sa_event, m);
     uv_timer_init(loop, &m->shutdown_timer);
     m->shutdown_timer.data = m;
     *m_r = m;

@@ -119,6 +119,9 @@ static void metrics_ipsec(struct sbuf *b, const struct status_source *src)
     sbuf_printf(b, "esproxy_ike_dropped_total %llu\n", (unsigned long long)ike->dropped);
     family(b, "esproxy_ike_auth_failures_total", "counter", "IKE_AUTH exchanges that failed authentication.");
     sbuf_printf(b, "esproxy_ike_auth_failures_total %llu\n", (unsigned long long)ike->auth_failures);
+    family(b, "esproxy_ike_identity_collisions_total", "counter",
+           "INITIAL_CONTACTs that deleted an IKE SA of the same identity from another address (front-ends sharing an identity).");
+    sbuf_printf(b, "esproxy_ike_identity_collisions_total %llu\n", (unsigned long long)ike->identity_collisions);
     family(b, "esproxy_ike_invalid_spi_sent_total", "counter", "INVALID_IKE_SPI notifications sent for unknown SAs.");
     sbuf_printf(b, "esproxy_ike_invalid_spi_sent_total %llu\n", (unsigned long long)ike->invalid_spi_sent);
     family(b, "esproxy_ike_cookies_sent_total", "counter", "COOKIE challenges sent (RFC 7296 2.6).");

@@ -126,6 +126,30 @@ for f in "$ROOT/config/frontend.ini" "$ROOT/config/backend.ini"; do
     fi
 done
 
+# The samples give each front-end its own IKE identity (a shared one makes
+# front-ends evict each other through INITIAL_CONTACT): every back-end
+# [tunnel] accepts a different peer_id, and the sample front-end's local_id
+# (in the compose file: its ESPROXY_TUNNEL_LOCAL_ID) is one of them.
+ini_ids() { sed -n "s/^$1 *= *\([^ ;]*\).*/\1/p" "$2"; }
+for pair in "config/frontend.ini config/backend.ini" "docker/frontend.ini docker/backend.ini"; do
+    set -- $pair
+    fe=$(ini_ids local_id "$ROOT/$1")
+    ids=$(ini_ids peer_id "$ROOT/$2")
+    n=$(printf '%s\n' "$ids" | wc -l)
+    if [ "$n" -ge 2 ] && [ "$(printf '%s\n' "$ids" | sort -u | wc -l)" -eq "$n" ] &&
+       [ "$(printf '%s\n' "$ids" | grep -cxF "$fe")" -eq 1 ]; then
+        pass "$2: one identity per front-end ($(echo $ids))"
+    else
+        fail "$2: one identity per front-end" "front-end $fe, back-end peer_ids: $(echo $ids)"
+    fi
+done
+compose_id=$(sed -n 's/^ *ESPROXY_TUNNEL_LOCAL_ID: *\([^ #]*\).*/\1/p' "$ROOT/docker/compose.yaml")
+if [ -n "$compose_id" ] && ini_ids peer_id "$ROOT/docker/backend.ini" | grep -qxF "$compose_id"; then
+    pass "compose front-end has its own identity ($compose_id)"
+else
+    fail "compose front-end has its own identity" "ESPROXY_TUNNEL_LOCAL_ID '$compose_id'"
+fi
+
 # Command line errors: usage on stderr, exit 2.
 for args in "" "frobnicate" "check" "check -x" "run -c" "version extra" "status --bogus"; do
     # shellcheck disable=SC2086

@@ -34,6 +34,7 @@
 
 #define FE_ADDR "10.99.2.10"
 #define VIP     "10.99.2.100"
+#define FE2_ADDR "10.99.2.11"
 #define MAX_Q   64
 #define MAX_SAS 16
 
@@ -70,6 +71,7 @@ static int q_len;
 static uint64_t now_ms = 1000000;
 static int drop_next;           /* drop this many packets as they are sent */
 static struct side fe, be;
+static struct side fe2;         /* a second front-end, for identity collisions */
 
 static uint64_t clock_now(void *arg)
 {
@@ -188,6 +190,8 @@ static void deliver(const struct packet *p)
         ike_ctx_input(be.ctx, p->src, 4500, p->dst, p->data, p->len);
     else if (p->dst == fe.addr && fe.ctx != NULL)
         ike_ctx_input(fe.ctx, p->src, 4500, p->dst, p->data, p->len);
+    else if (p->dst == fe2.addr && fe2.ctx != NULL)
+        ike_ctx_input(fe2.ctx, p->src, 4500, p->dst, p->data, p->len);
 }
 
 /* Deliver queued packets until the wire is quiet (bounded). */
@@ -322,6 +326,7 @@ static int setup(void **state)
     n_log = 0;
     side_reset(&fe, FE_ADDR);
     side_reset(&be, VIP);
+    side_reset(&fe2, FE2_ADDR);
     q_len = 0;
     drop_next = 0;
     return 0;
@@ -335,6 +340,7 @@ static int teardown(void **state)
     (void)state;
     ike_ctx_free(&fe.ctx);
     ike_ctx_free(&be.ctx);
+    ike_ctx_free(&fe2.ctx);
     certs_free();
     return 0;
 }
@@ -690,6 +696,43 @@ static void test_child_rekey_replaces_the_child_sa(void **state)
     assert_int_equal(live_kids(&fe), 1);    /* old one deleted */
     assert_int_equal(live_kids(&be), 1);
     assert_null(kid_by_in(&fe, old_in));
+}
+
+/* The SADB's "half the sequence space used" event of an outbound CHILD SA
+ * (ike_ctx_child_expiring, wired by tunnel.c) rekeys that CHILD SA at the
+ * next tick, whichever side holds the IKE initiator role; an event for an
+ * SA no IKE SA owns, or for one already replaced, changes nothing. */
+static void test_an_expiring_outbound_child_sa_is_rekeyed_at_the_next_tick(void **state)
+{
+    struct ike_peer_config fc = base_config(true), bc = base_config(false);
+    struct side *sides[2] = { &fe, &be };
+    uint32_t in, out, old_out;
+
+    (void)state;
+    establish(&fc, &bc);
+    for (int i = 0; i < 2; i++) {
+        struct side *s = sides[i];
+        int before = s->events[IKE_EV_CHILD_REKEYED];
+
+        assert_true(ike_sa_child_spis(s->last_sa, &in, &old_out));
+        assert_int_equal(ike_ctx_child_expiring(s->ctx, ike_sa_peer_addr(s->last_sa), old_out ^ 1u, true), -1);
+        assert_int_equal(ike_ctx_child_expiring(s->ctx, ike_sa_peer_addr(s->last_sa) ^ 1u, old_out, true), -1);
+        assert_int_equal(ike_ctx_child_expiring(s->ctx, ike_sa_peer_addr(s->last_sa), old_out, true), 0);
+        assert_int_equal(q_len, 0);         /* nothing sent from the packet path */
+        assert_true(ike_ctx_next_deadline(s->ctx) <= now_ms);
+        advance(1);
+        advance(2000);                      /* the peer's deferred outbound switch */
+        assert_int_equal(s->events[IKE_EV_CHILD_REKEYED], before + 1);
+        assert_children_mirror();
+        assert_outbound_is_the_newest();
+        assert_true(ike_sa_child_spis(s->last_sa, &in, &out));
+        assert_int_not_equal(out, old_out);
+        assert_int_equal(live_kids(&fe), 1);
+        assert_int_equal(live_kids(&be), 1);
+        /* the replaced SA's late events are ignored */
+        assert_int_equal(ike_ctx_child_expiring(s->ctx, ike_sa_peer_addr(s->last_sa), old_out, true), -1);
+    }
+    assert_true(logged("event=child_sa_expiring"));
 }
 
 static int pending_outs(const struct side *s)
@@ -1080,6 +1123,40 @@ static void test_initial_contact_replaces_older_sas(void **state)
     assert_int_equal(ike_ctx_count_sas(be.ctx), 1);
     assert_int_equal(live_kids(&be), 1);
     assert_children_mirror();
+    /* the same front-end again: no collision */
+    assert_int_equal(ike_ctx_stats(be.ctx)->identity_collisions, 0);
+    assert_false(logged("ike_identity_collision"));
+}
+
+/* Two front-ends configured with one identity: each INITIAL_CONTACT
+ * deletes the other's IKE SA (RFC 7296 2.4, as asked). The responder says
+ * so in one warning line naming both addresses, and counts it. */
+static void test_two_frontends_sharing_an_identity_are_reported(void **state)
+{
+    struct ike_peer_config fc = base_config(true), bc = base_config(false), fc2 = base_config(true);
+
+    (void)state;
+    establish(&fc, &bc);
+    fc2.local_addr = inet_addr(FE2_ADDR);
+    side_ctx(&fe2);
+    assert_int_equal(ike_ctx_add_peer(fe2.ctx, &fc2), 0);
+    n_log = 0;
+    assert_int_equal(ike_ctx_initiate(fe2.ctx, 0, true, NULL), 0);
+    pump();
+    assert_int_equal(fe2.events[IKE_EV_ESTABLISHED], 1);
+    assert_int_equal(ike_ctx_count_sas(be.ctx), 1);     /* the first front-end's SA went */
+    assert_int_equal(ike_ctx_stats(be.ctx)->identity_collisions, 1);
+    assert_true(logged("event=ike_identity_collision id=fe.example.test old_peer=10.99.2.10 new_peer=10.99.2.11"));
+    /* the second front-end restarting is not a collision */
+    assert_int_equal(ike_ctx_initiate(fe2.ctx, 0, true, NULL), 0);
+    pump();
+    assert_int_equal(fe2.events[IKE_EV_ESTABLISHED], 2);
+    assert_int_equal(ike_ctx_stats(be.ctx)->identity_collisions, 1);
+    /* nor is a speculative SA (no INITIAL_CONTACT) of the first */
+    assert_int_equal(ike_ctx_initiate(fe.ctx, 0, false, NULL), 0);
+    pump();
+    assert_int_equal(ike_ctx_stats(be.ctx)->identity_collisions, 1);
+    assert_int_equal(ike_ctx_count_sas(be.ctx), 2);
 }
 
 static void test_traffic_selectors_are_narrowed(void **state)
@@ -1896,6 +1973,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_invalid_ike_spi_hint_reaches_an_sa_the_peer_rekeyed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unauthenticated_replies_are_rate_limited, setup, teardown),
         cmocka_unit_test_setup_teardown(test_initial_contact_replaces_older_sas, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_two_frontends_sharing_an_identity_are_reported, setup, teardown),
         cmocka_unit_test_setup_teardown(test_traffic_selectors_are_narrowed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupted_messages_never_crash_or_establish_wrongly, setup, teardown),
 
@@ -1913,6 +1991,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_a_held_sa_stays_held_across_an_ike_rekey_by_the_peer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_probe_crossing_a_peer_ike_rekey_reports_its_outcome, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_child_delete_crossing_a_peer_ike_rekey_removes_the_child, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_an_expiring_outbound_child_sa_is_rekeyed_at_the_next_tick, setup, teardown),
     };
 
     return cmocka_run_group_tests_name("ike_sa", tests, certs_setup, certs_teardown);
