@@ -9,11 +9,13 @@ Prints key=value figures (or one JSON object):
                     unknown; slightly negative when the VIP's timestamp, taken by
                     keepalived's notify script after the address is up, lags)
   inflight          sessions running at the action
-  inflight_late     ... that hung: failed later than dead_after + session_p90_ms
-                    + 1 s after the action (the error travels to a client
-                    as slowly as a session runs on this machine now), or succeeded later than the recovery plus the
-                    slowest other successful session plus 1 s (a login caught
-                    by the failover starts over and is held)
+  inflight_late     ... that hung: failed later than dead_after, or succeeded
+                    later than the recovery plus the slowest other successful
+                    session (a login caught by the failover starts over and
+                    is held), plus session_p90_ms (errors and resumed sessions
+                    run as slowly as sessions run on this machine now) plus
+                    1 s after the action
+  inflight_late_detail  the first three of those (times from the action)
   inflight_failed   ... that failed (POP3/IMAP errors after the login are expected)
   http_inflight_failed  idempotent HTTP GETs in flight that failed (should be 0: retried)
   new_failed        sessions started after the action that failed (should be 0: held)
@@ -51,13 +53,16 @@ def main():
     slowest = max((r["end"] - r["start"] for r in recs if r["ok"] and r not in inflight), default=0)
     ref = p90([r["end"] - r["start"] for r in recs
                if r["ok"] and (r["end"] < action or (first_ok and r["start"] > first_ok))])
+    # an error travels to a client, and a resumed session runs after the
+    # recovery, as slowly as sessions run on this machine now (ref: p90)
+    late = [r for r in inflight if r["end"] - action > (
+        max(dead, first_ok - action if first_ok else 0) + slowest if r["ok"] else dead) + ref + 1000]
     out = {
         "sessions": len(recs),
         "recovery_ms": first_ok - action if first_ok else -1,
         "from_vip_ms": first_ok - vip if first_ok and vip > 0 else "none",
         "inflight": len(inflight),
-        "inflight_late": sum(1 for r in inflight if r["end"] - action > (
-            max(dead, first_ok - action if first_ok else 0) + slowest if r["ok"] else dead + ref) + 1000),
+        "inflight_late": len(late),
         "inflight_failed": sum(1 for r in inflight if not r["ok"]),
         "http_inflight_failed": sum(1 for r in inflight if r["proto"] == "http" and not r["ok"]),
         "new_total": len(after),
@@ -67,6 +72,9 @@ def main():
         "first_free_ms": min((r["end"] for r in inflight), default=action) - action,
         "session_p90_ms": ref,
     }
+    out["inflight_late_detail"] = json.dumps([
+        {"proto": r["proto"], "start": r["start"] - action, "end": r["end"] - action, "ok": r["ok"],
+         "err": r.get("err", "")[:60]} for r in late[:3]])
     errors = {}
     for r in recs:
         if not r["ok"]:
