@@ -585,8 +585,14 @@ static void session_pump(struct session *ss)
         size_t n = ss->sp->pump_slice != 0 && ss->sp->pump_slice < ss->cin.len ? ss->sp->pump_slice : ss->cin.len;
         long used = ss->sp->client_input(ss->mod, buf_data(&ss->cin), n, &ss->out);
 
-        if (used == 0 && ss->out.n == 0 && n < ss->cin.len)    /* a line longer than a slice */
-            used = ss->sp->client_input(ss->mod, buf_data(&ss->cin), ss->cin.len, &ss->out);
+        if (used == 0 && ss->out.n == 0 && n < ss->cin.len) {
+            /* a line longer than a slice: offer it up to its end, not the
+             * commands behind it (their replies would come all at once) */
+            const uint8_t *lf = memchr(buf_data(&ss->cin) + n, '\n', ss->cin.len - n);
+
+            n = lf != NULL ? (size_t)(lf - buf_data(&ss->cin)) + 1 : ss->cin.len;
+            used = ss->sp->client_input(ss->mod, buf_data(&ss->cin), n, &ss->out);
+        }
         if (used > 0)
             buf_consume(&ss->cin, (size_t)used);
         session_run(ss);
