@@ -35,6 +35,11 @@ def rss_kib():
     return 0
 
 
+def san(kib):
+    """An RSS bound in KiB; the ASan build pads blocks and keeps a 16 MiB quarantine."""
+    return kib * 2 + 16384 if ARGS.asan else kib
+
+
 def cpu_s():
     with open("/proc/%d/stat" % ARGS.fe_pid) as f:
         st = f.read().rsplit(")", 1)[1].split()
@@ -270,7 +275,7 @@ def t_spliced():
     socks = [login_retr(110, 5) for _ in range(10)]
     time.sleep(5)
     grow, cpu = rss_kib() - base, cpu_s() - c0
-    bound = 10 * (ARGS.outbuf + 256 + 1280 * 1024) // 1024 + 2048
+    bound = san(10 * (ARGS.outbuf + 256 * 1024 + 1280 * 1024) // 1024 + 2048)
     check(grow <= bound, "10 spliced POP3 clients stalled in RETR: RSS +%d KiB (bound %d)" % (grow, bound), "+%d KiB" % grow)
     check(cpu < 1.0, "frontend idle while they are stalled: %.2f s CPU in 5 s" % cpu, "%.2f s CPU in 5 s" % cpu)
     ok = 0
@@ -318,14 +323,14 @@ def t_many():
     time.sleep(5)
     cpu = cpu_s() - c0
     grow = rss_kib() - base
-    bound = len(socks) * (ARGS.outbuf + 256 * 1024 + 1280 * 1024) // 1024 + 2048
+    bound = san(len(socks) * (ARGS.outbuf + 256 * 1024 + 1280 * 1024) // 1024 + 2048)
     check(grow <= bound, "%d stalled clients: RSS +%d KiB (bound %d)" % (len(socks), grow, bound), "+%d KiB" % grow)
     check(cpu < 1.0, "frontend idle with %d stalled clients: %.2f s CPU in 5 s" % (len(socks), cpu), "%.2f s" % cpu)
     t0 = time.monotonic()
     try:
         exchange(connect(110), b"USER alice\r\nPASS secret123\r\nRETR 1\r\nQUIT\r\n")
         dt = time.monotonic() - t0
-        check(dt < max(3.0, 10 * ref_s), "an ordinary client is served in %.0f ms (%.0f ms before)" % (dt * 1000, ref_s * 1000),
+        check(dt < max(10.0, 20 * ref_s), "an ordinary client is served in %.0f ms (%.0f ms before)" % (dt * 1000, ref_s * 1000),
               "%.0f ms" % (dt * 1000))
     except Exception as e:
         check(False, "an ordinary client during 150 stalled ones", repr(e))
@@ -427,6 +432,7 @@ def main():
     ap.add_argument("--web", required=True)
     ap.add_argument("--timeout", type=float, default=30.0)
     ap.add_argument("--only", default="")
+    ap.add_argument("--asan", action="store_true", help="the frontend is the ASan build")
     ARGS = ap.parse_args()
     CTX = ssl.create_default_context(cafile=ARGS.ca)
     names = [n for n in ARGS.only.split(",") if n] or list(TESTS)

@@ -70,7 +70,7 @@ lab_frontend_start "$LAB/fe/fe.ini" && pass "frontend up, tunnel to the VIP esta
 lab_client python3 "$ROOT/tests/lab/slow_attack.py" --host $FE --fe-pid "$lab_frontend_pid" --ca "$LAB/pki/ca.pem" \
     --fe-log "$LAB/fe/fe.log" --outbuf $OUTBUF --big-size $BIG --stall-idle-s $STALL_IDLE_S \
     --maildir "$LAB/mail/shared/$LAB_USER/Maildir/cur" --web "$LAB/web/html" \
-    ${SLOW_ATTACK_ONLY:+--only "$SLOW_ATTACK_ONLY"} >"$LAB/attack.out" 2>&1
+    ${SLOW_ATTACK_ONLY:+--only "$SLOW_ATTACK_ONLY"} $(lab_san && echo --asan) >"$LAB/attack.out" 2>&1
 rc=$?
 cat "$LAB/attack.out"
 failures=$((failures + $(grep -c '^FAIL ' "$LAB/attack.out")))
