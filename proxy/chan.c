@@ -22,7 +22,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <linux/sockios.h>
 
 struct chan_write_req {
     uv_write_t req;
@@ -568,6 +570,18 @@ int chan_write(struct chan *c, const void *buf, size_t len)
 size_t chan_write_buffered(const struct chan *c)
 {
     return chan_buffered(c);
+}
+
+size_t chan_write_unacked(const struct chan *c)
+{
+    size_t n = c->out.len + uv_stream_get_write_queue_size((const uv_stream_t *)&c->tcp) +
+               (c->tls != NULL ? c->tls->held.len : 0);
+    uv_os_fd_t fd;
+    int q = 0;
+
+    if (!c->dead && uv_fileno((const uv_handle_t *)&c->tcp, &fd) == 0 && ioctl(fd, SIOCOUTQ, &q) == 0 && q > 0)
+        n += (size_t)q;
+    return n;
 }
 
 void chan_set_watermarks(struct chan *c, size_t low, size_t high)

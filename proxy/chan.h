@@ -87,6 +87,10 @@ int chan_write(struct chan *c, const void *buf, size_t len);
 /* Output not yet acknowledged by the kernel (plaintext held for the
  * handshake + bytes queued + bytes in libuv write requests). */
 size_t chan_write_buffered(const struct chan *c);
+/* Output the client has not acknowledged yet: what this channel and libuv
+ * hold plus the kernel's send queue (SIOCOUTQ). It falls only when the
+ * client reads; a stall timer compares it over time. */
+size_t chan_write_unacked(const struct chan *c);
 void chan_set_watermarks(struct chan *c, size_t low, size_t high);
 
 void chan_read_start(struct chan *c);

@@ -111,7 +111,8 @@ struct session {
     struct buf cin, uin, uq;
     uv_timer_t timer;
     uint64_t idle_deadline, login_deadline, hold_deadline;
-    uint64_t out_full_since;    /* when client_out_full was last set */
+    uint64_t out_full_since;    /* when client_out_full was set, or the client last read */
+    size_t out_unacked;         /* chan_write_unacked then */
     bool spliced, closing, held, in_actions, counted, logged_in, upstream_eof, client_eof;
     bool awaiting;              /* sent the back-end a request, no answer yet */
     bool client_paused_up;      /* client reading stopped: the stream is full */
@@ -262,6 +263,7 @@ static void session_client_write(struct session *ss, const void *p, size_t n)
     } else if (rc == 1 && !ss->client_out_full) {
         ss->client_out_full = true;     /* until drained */
         ss->out_full_since = session_now(ss);
+        ss->out_unacked = chan_write_unacked(ss->c);
         session_client_reading(ss);
         session_arm_timer(ss);
     }
@@ -585,8 +587,14 @@ static void session_pump(struct session *ss)
         size_t n = ss->sp->pump_slice != 0 && ss->sp->pump_slice < ss->cin.len ? ss->sp->pump_slice : ss->cin.len;
         long used = ss->sp->client_input(ss->mod, buf_data(&ss->cin), n, &ss->out);
 
-        if (used == 0 && ss->out.n == 0 && n < ss->cin.len)    /* a line longer than a slice */
-            used = ss->sp->client_input(ss->mod, buf_data(&ss->cin), ss->cin.len, &ss->out);
+        if (used == 0 && ss->out.n == 0 && n < ss->cin.len) {
+            /* a line longer than a slice: offer it up to its end, not the
+             * commands behind it (their replies would come all at once) */
+            const uint8_t *lf = memchr(buf_data(&ss->cin) + n, '\n', ss->cin.len - n);
+
+            n = lf != NULL ? (size_t)(lf - buf_data(&ss->cin)) + 1 : ss->cin.len;
+            used = ss->sp->client_input(ss->mod, buf_data(&ss->cin), n, &ss->out);
+        }
         if (used > 0)
             buf_consume(&ss->cin, (size_t)used);
         session_run(ss);
@@ -744,13 +752,24 @@ static void sess_on_timer(uv_timer_t *h)
         session_upstream_drop(ss);
         session_upstream_error(ss, PUE_TIMEOUT);
     } else if (ss->client_out_full && now >= ss->out_full_since + session_idle_ms(ss)) {
-        /* its output unread for an idle period: it holds memory, not a dialogue */
-        log_event(LOG_INFO, "session_output_stalled", "listener=%s client=%s buffered=%zu", ss->l->cfg->name,
-                  ss->peer_ip, ss->c != NULL ? chan_write_buffered(ss->c) : 0);
-        session_close(ss);
-        return;
-    } else if (now >= ss->idle_deadline && ss->proto == CFG_PROTO_HTTP && !http_idle(ss->mod)) {
-        ss->idle_deadline = now + session_idle_ms(ss);  /* a request in progress is not idleness */
+        size_t left = ss->c != NULL ? chan_write_unacked(ss->c) : 0;
+
+        if (left < ss->out_unacked) {
+            /* it reads, if slowly: another idle period */
+            ss->out_unacked = left;
+            ss->out_full_since = now;
+        } else {
+            /* none of its output read for an idle period: it holds memory, not a dialogue */
+            log_event(LOG_INFO, "session_output_stalled", "listener=%s client=%s buffered=%zu", ss->l->cfg->name,
+                      ss->peer_ip, ss->c != NULL ? chan_write_buffered(ss->c) : 0);
+            session_close(ss);
+            return;
+        }
+    } else if (now >= ss->idle_deadline && (ss->client_out_full ||
+                                            (ss->proto == CFG_PROTO_HTTP && !http_idle(ss->mod)))) {
+        /* output waiting for the client (the stall check above judges it),
+         * or a request in progress, is not idleness */
+        ss->idle_deadline = now + session_idle_ms(ss);
     } else if (now >= ss->idle_deadline) {
         log_event(LOG_INFO, "session_idle_timeout", "listener=%s client=%s", ss->l->cfg->name, ss->peer_ip);
         if (ss->sp->idle_bye != NULL)
