@@ -194,6 +194,7 @@ static uint64_t session_idle_ms(const struct session *ss)
 
 static void session_run(struct session *ss);
 static void session_pump(struct session *ss);
+static void session_eof_check(struct session *ss);
 static void session_arm_timer(struct session *ss);
 static void session_finish(struct session *ss);
 
@@ -507,6 +508,11 @@ static void session_splice(struct session *ss)
         session_client_write(ss, buf_data(&ss->uin), ss->uin.len);
         buf_free(&ss->uin);
     }
+    /* A client that finished sending before its login was answered: its
+     * commands go on, but the back-end is not sent the FIN (right behind
+     * the login it reached dovecot while handing the connection to its
+     * mail process, which then dropped the commands unanswered); the
+     * session ends when the back-end closes (QUIT) or at idle_s. */
 }
 
 static void session_close(struct session *ss)
@@ -607,6 +613,23 @@ static void session_pump(struct session *ss)
     else if (ss->spliced || ss->cin.len < SESSION_BUF_MAX / 4)
         ss->client_paused_buf = false;
     session_client_reading(ss);
+    session_eof_check(ss);
+}
+
+/* The login is on its way to the back-end (or held for the tunnel). */
+static bool session_login_in_flight(const struct session *ss)
+{
+    return ss->held || ss->awaiting || (ss->s != NULL && !ss->s_connected);
+}
+
+/* A client that finished sending before login is closed once nothing it
+ * sent is left to answer: no login in flight, and no command held (one
+ * held only because the client's output is full waits for the drain). */
+static void session_eof_check(struct session *ss)
+{
+    if (ss->client_eof && !ss->spliced && !ss->closing && !session_login_in_flight(ss) &&
+        (ss->cin.len == 0 || !ss->client_out_full))
+        session_close(ss);
 }
 
 /* ---- client channel ---- */
@@ -686,7 +709,9 @@ static void sess_chan_eof(struct chan *c)
         session_run(ss);
         return;
     }
-    session_close(ss);
+    /* POP3/IMAP: what was sent before the end is still answered (a login
+     * in flight, commands pipelined behind it), as a server would */
+    session_pump(ss);
 }
 
 static void sess_timer_closed(uv_handle_t *h)
