@@ -433,6 +433,13 @@ void ike_init_handle_request(struct ike_ctx *ctx, uint32_t src, uint16_t sport, 
         ike_init_reply_notify(ctx, src, sport, dst, h, IKE_N_INVALID_KE_PAYLOAD, want, 2);
         return;
     }
+    /* a KE no key pair could use is refused before we make one: such a
+     * request never becomes a half-open SA, so the cookie bounds would
+     * never ask its sender for anything (ike_guard.c) */
+    if (ike_dh_peer_check(group, ke, ke_len) != 0) {
+        ctx->stats.dropped++;
+        return;
+    }
     sa = ike_sa_new(ctx, peer, false);
     if (sa == NULL)
         return;
