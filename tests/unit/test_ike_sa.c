@@ -735,6 +735,37 @@ static void test_an_expiring_outbound_child_sa_is_rekeyed_at_the_next_tick(void 
     assert_true(logged("event=child_sa_expiring"));
 }
 
+/* The same event while an IKE rekey is under way (ours or the peer's): the
+ * CHILD SA moves to the new IKE SA, and so must the rekey it asked for. A
+ * lost one leaves the CHILD SA to run into its hard limit (the end of the
+ * sequence space: traffic stops until a rekey completes). */
+static void test_an_expiring_child_sa_is_rekeyed_after_an_ike_rekey_in_flight(void **state)
+{
+    struct ike_peer_config fc = base_config(true), bc = base_config(false);
+    struct side *sides[2] = { &fe, &be };
+    uint32_t in, out, old_out;
+
+    (void)state;
+    establish(&fc, &bc);
+    for (int i = 0; i < 2; i++) {
+        struct side *s = sides[i];
+        int before = s->events[IKE_EV_CHILD_REKEYED], ike_before = s->events[IKE_EV_IKE_REKEYED];
+
+        assert_true(ike_sa_child_spis(s->last_sa, &in, &old_out));
+        assert_int_equal(ike_sa_rekey_ike(fe.last_sa), 0);     /* in flight: not pumped yet */
+        assert_int_equal(ike_ctx_child_expiring(s->ctx, ike_sa_peer_addr(s->last_sa), old_out, true), 0);
+        pump();                             /* the IKE rekey completes before the next tick */
+        assert_int_equal(s->events[IKE_EV_IKE_REKEYED], ike_before + 1);
+        advance(5000);
+        assert_int_equal(s->events[IKE_EV_CHILD_REKEYED], before + 1);
+        assert_true(ike_sa_child_spis(s->last_sa, &in, &out));
+        assert_int_not_equal(out, old_out);
+        assert_children_mirror();
+        assert_int_equal(live_kids(&fe), 1);
+        assert_int_equal(live_kids(&be), 1);
+    }
+}
+
 static int pending_outs(const struct side *s)
 {
     int n = 0;
@@ -1992,6 +2023,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_a_probe_crossing_a_peer_ike_rekey_reports_its_outcome, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_child_delete_crossing_a_peer_ike_rekey_removes_the_child, setup, teardown),
         cmocka_unit_test_setup_teardown(test_an_expiring_outbound_child_sa_is_rekeyed_at_the_next_tick, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_an_expiring_child_sa_is_rekeyed_after_an_ike_rekey_in_flight, setup,
+                                        teardown),
     };
 
     return cmocka_run_group_tests_name("ike_sa", tests, certs_setup, certs_teardown);
