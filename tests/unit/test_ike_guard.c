@@ -436,6 +436,21 @@ static void test_a_cookie_outlives_one_secret_change_but_not_two(void **state)
     assert_int_equal(admit(FE_ADDR, last_cookie), IKE_ADMIT);
 }
 
+/* The secret changes lazily, at the first use after IKE_COOKIE_SECRET_MS;
+ * after a quiet hour one change is made, and the secret before it -- an
+ * hour old -- would still be accepted: a cookie (one seen on the path, say)
+ * would work long after "at most one secret old". Whatever the gaps, a
+ * cookie is refused once two secret periods have passed since it was made. */
+static void test_a_cookie_is_refused_after_a_long_quiet_time(void **state)
+{
+    (void)state;
+    ike_ctx_set_cookie_threshold(be->ctx, 0);
+    assert_int_equal(admit(FE_ADDR, NULL), IKE_ADMIT_COOKIE);
+    assert_int_equal(admit(FE_ADDR, last_cookie), IKE_ADMIT);
+    now_ms += 3600 * 1000;                      /* nobody needed a cookie for an hour */
+    assert_int_equal(admit(FE_ADDR, last_cookie), IKE_ADMIT_COOKIE);
+}
+
 /* The template with its KE data replaced: zeros (for Curve25519, u = 0, a
  * low-order point) or, with trunc, one byte shorter (all lengths fixed up). */
 static struct packet with_bad_ke(const struct packet *tpl, bool trunc)
@@ -501,6 +516,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_a_cookie_outlives_one_secret_change_but_not_two, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_request_with_an_unusable_ke_costs_no_dh_without_a_cookie, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_a_cookie_is_refused_after_a_long_quiet_time, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
