@@ -1021,6 +1021,44 @@ static void test_cookie_is_demanded_under_load_and_honoured(void **state)
     assert_children_mirror();
 }
 
+/* The node behind the VIP changes between its COOKIE and our retry (a
+ * failover, or a restart): the new node does not know the cookie and, as
+ * RFC 7296 2.6 says, answers with a new one. The initiator must retry with
+ * the new cookie, not wait until its retransmissions run out (more than a
+ * one-shot; a bounded number of times, so a forger on the path cannot keep
+ * the exchange alive for ever). */
+static void test_a_new_cookie_from_another_node_is_returned(void **state)
+{
+    struct ike_peer_config fc = base_config(true), bc = base_config(false);
+    struct packet init;
+    uint64_t t0;
+
+    (void)state;
+    side_ctx(&fe);
+    side_ctx(&be);
+    ike_ctx_set_cookie_threshold(be.ctx, 0);
+    ike_ctx_add_peer(fe.ctx, &fc);
+    ike_ctx_add_peer(be.ctx, &bc);
+    t0 = now_ms;
+    assert_int_equal(ike_ctx_initiate(fe.ctx, 0, true, NULL), 0);
+    assert_int_equal(q_len, 1);
+    init = queue[0];
+    q_len = 0;
+    deliver(&init);                     /* node A: COOKIE */
+    assert_int_equal(ike_ctx_stats(be.ctx)->cookies_sent, 1);
+    assert_int_equal(q_len, 1);
+    ike_ctx_free(&be.ctx);              /* node B takes the VIP: other secrets */
+    side_ctx(&be);
+    ike_ctx_set_cookie_threshold(be.ctx, 0);
+    ike_ctx_add_peer(be.ctx, &bc);
+    pump();                             /* A's cookie reaches fe; fe's retry reaches B */
+    advance(1000);                      /* well within the first gaps (100, 200, 400 ms) */
+    printf("  established %d, failed %d after %llu ms; node B sent %llu cookies\n", fe.events[IKE_EV_ESTABLISHED],
+           fe.events[IKE_EV_FAILED], (unsigned long long)(now_ms - t0),
+           (unsigned long long)ike_ctx_stats(be.ctx)->cookies_sent);
+    assert_int_equal(fe.events[IKE_EV_ESTABLISHED], 1);
+}
+
 static void test_invalid_ke_payload_retries_with_requested_group(void **state)
 {
     struct ike_peer_config fc = base_config(true), bc = base_config(false);
@@ -1997,6 +2035,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ike_rekey_moves_children_and_keeps_working, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lifetimes_trigger_rekeys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cookie_is_demanded_under_load_and_honoured, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_new_cookie_from_another_node_is_returned, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invalid_ke_payload_retries_with_requested_group, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_common_proposal_fails_when_the_retransmissions_run_out, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_forged_error_in_the_init_response_is_ignored, setup, teardown),
