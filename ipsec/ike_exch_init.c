@@ -20,6 +20,7 @@
 #include <mbedtls/sha1.h>
 
 #define NATD_LEN 20
+#define IKE_COOKIE_RETRIES 3    /* different COOKIEs an initiator retries with */
 
 /* SHA-1(SPIi | SPIr | IP | port), §2.23. addr in network order. */
 static void ike_natd_hash(uint64_t spi_i, uint64_t spi_r, uint32_t addr, uint16_t port, uint8_t out[NATD_LEN])
@@ -178,9 +179,19 @@ static bool ike_init_notify_errors(struct ike_sa *sa, const struct ike_payload_l
 
         if (pl->pl[i].type != IKE_PL_NOTIFY || ike_notify_parse(pl->pl[i].body, pl->pl[i].len, &n) != 0)
             continue;
-        if (n.type == IKE_N_COOKIE && n.data_len >= 1 && n.data_len <= IKE_COOKIE_MAX && sa->cookie_len == 0) {
+        if (n.type == IKE_N_COOKIE && n.data_len >= 1 && n.data_len <= IKE_COOKIE_MAX) {
+            /* the same one again answers a retransmission (cookies are
+             * deterministic); a different one comes from a responder that
+             * did not know ours (another node took the VIP, or its secret
+             * changed, RFC 7296 2.6): retry with it, a few times at most
+             * (each retry starts the ladder again, and anyone who sees our
+             * request can send a COOKIE) */
+            if ((sa->cookie_len == n.data_len && memcmp(sa->cookie, n.data, n.data_len) == 0) ||
+                sa->cookies_taken >= IKE_COOKIE_RETRIES)
+                return true;
             memcpy(sa->cookie, n.data, n.data_len);
             sa->cookie_len = n.data_len;
+            sa->cookies_taken++;
             if (ike_init_request_send(sa) != 0)
                 ike_sa_fail(sa, IKE_EV_FAILED, "cookie_retry");
             return true;

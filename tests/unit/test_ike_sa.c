@@ -1059,6 +1059,39 @@ static void test_a_new_cookie_from_another_node_is_returned(void **state)
     assert_int_equal(fe.events[IKE_EV_ESTABLISHED], 1);
 }
 
+/* COOKIEs from someone who sees our IKE_SA_INIT (no responder answers):
+ * each different one is retried with, a few times only; the same one
+ * again changes nothing; and the exchange still gives up. */
+static void test_forged_cookies_are_retried_a_few_times_only(void **state)
+{
+    struct ike_peer_config fc = base_config(true);
+    struct ike_sa *sa;
+    uint64_t sent;
+
+    (void)state;
+    side_ctx(&fe);
+    ike_ctx_add_peer(fe.ctx, &fc);
+    assert_int_equal(ike_ctx_initiate(fe.ctx, 0, false, &sa), 0);
+    q_len = 0;
+    sent = ike_ctx_stats(fe.ctx)->tx;
+    for (int i = 0; i < 20; i++) {
+        struct ike_header h = { .spi_i = ike_sa_spi_i(sa), .exchange = IKE_SA_INIT, .flags = IKE_FLAG_RESPONSE };
+        uint8_t msg[128], cookie[8] = { (uint8_t)(i / 2) };     /* each one twice */
+        struct ike_writer w;
+        long n;
+
+        ike_writer_init(&w, msg, sizeof(msg), &h);
+        ike_write_notify(&w, 0, NULL, 0, IKE_N_COOKIE, cookie, sizeof(cookie));
+        n = ike_writer_finish(&w);
+        assert_true(n > 0);
+        ike_ctx_input(fe.ctx, inet_addr(VIP), 4500, inet_addr(FE_ADDR), msg, (size_t)n);
+    }
+    assert_int_equal(ike_ctx_stats(fe.ctx)->tx - sent, 3);
+    q_len = 0;
+    advance(10000);
+    assert_int_equal(fe.events[IKE_EV_FAILED], 1);
+}
+
 static void test_invalid_ke_payload_retries_with_requested_group(void **state)
 {
     struct ike_peer_config fc = base_config(true), bc = base_config(false);
@@ -2036,6 +2069,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lifetimes_trigger_rekeys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cookie_is_demanded_under_load_and_honoured, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_new_cookie_from_another_node_is_returned, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_forged_cookies_are_retried_a_few_times_only, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invalid_ke_payload_retries_with_requested_group, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_common_proposal_fails_when_the_retransmissions_run_out, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_forged_error_in_the_init_response_is_ignored, setup, teardown),
