@@ -1110,6 +1110,48 @@ static void test_invalid_ke_payload_retries_with_requested_group(void **state)
 /* NO_PROPOSAL_CHOSEN comes unprotected: anyone who saw our IKE_SA_INIT
  * could send it (RFC 7296 §2.21.1). The attempt waits for a valid answer
  * and fails only when its retransmissions run out. */
+/* INVALID_KE_PAYLOADs from someone who sees our IKE_SA_INIT (no responder
+ * answers), asking for our two groups in turn: each is taken (a new key
+ * pair, a new request, the retransmission ladder from the start), so
+ * without a bound the exchange would never give up, a forged ICMP-like
+ * effect without the ICMP rule's give-up time. A few retries, then the
+ * exchange gives up on its schedule. */
+static void test_forged_invalid_ke_requests_are_taken_a_few_times_only(void **state)
+{
+    struct ike_peer_config fc = base_config(true);
+    struct ike_sa *sa;
+    uint64_t sent, t0;
+
+    (void)state;
+    fc.ike_proposals.n = 0;
+    itu_proposal(&fc.ike_proposals, IKE_PROTO_IKE, IKE_ENCR_AES_GCM_16, 128, 0, IKE_PRF_HMAC_SHA2_256, IKE_DH_CURVE25519, -1);
+    fc.ike_proposals.p[0].t[fc.ike_proposals.p[0].n++] = (struct ike_transform){ IKE_TRANS_DH, IKE_DH_ECP256, 0, false };
+    side_ctx(&fe);
+    ike_ctx_add_peer(fe.ctx, &fc);
+    t0 = now_ms;
+    assert_int_equal(ike_ctx_initiate(fe.ctx, 0, false, &sa), 0);
+    q_len = 0;
+    sent = ike_ctx_stats(fe.ctx)->tx;
+    for (int i = 0; i < 40 && fe.events[IKE_EV_FAILED] == 0; i++) {
+        struct ike_header h = { .spi_i = ike_sa_spi_i(sa), .exchange = IKE_SA_INIT, .flags = IKE_FLAG_RESPONSE };
+        uint8_t msg[128], want[2];
+        struct ike_writer w;
+        long n;
+
+        ike_put16(want, i % 2 ? IKE_DH_CURVE25519 : IKE_DH_ECP256);
+        ike_writer_init(&w, msg, sizeof(msg), &h);
+        ike_write_notify(&w, 0, NULL, 0, IKE_N_INVALID_KE_PAYLOAD, want, sizeof(want));
+        n = ike_writer_finish(&w);
+        ike_ctx_input(fe.ctx, inet_addr(VIP), 4500, inet_addr(FE_ADDR), msg, (size_t)n);
+        q_len = 0;
+        advance(1000);      /* a forged answer every second; the plain ladder gives up at +1500 */
+    }
+    printf("  %llu sends, failed %d after %llu ms\n", (unsigned long long)(ike_ctx_stats(fe.ctx)->tx - sent),
+           fe.events[IKE_EV_FAILED], (unsigned long long)(now_ms - t0));
+    assert_int_equal(fe.events[IKE_EV_FAILED], 1);
+    assert_true(now_ms - t0 <= 10000);
+}
+
 static void test_no_common_proposal_fails_when_the_retransmissions_run_out(void **state)
 {
     struct ike_peer_config fc = base_config(true), bc = base_config(false);
@@ -2071,6 +2113,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_a_new_cookie_from_another_node_is_returned, setup, teardown),
         cmocka_unit_test_setup_teardown(test_forged_cookies_are_retried_a_few_times_only, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invalid_ke_payload_retries_with_requested_group, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_forged_invalid_ke_requests_are_taken_a_few_times_only, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_no_common_proposal_fails_when_the_retransmissions_run_out, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_forged_error_in_the_init_response_is_ignored, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_spi_gets_invalid_ike_spi_hint, setup, teardown),
