@@ -21,6 +21,7 @@
 
 #define NATD_LEN 20
 #define IKE_COOKIE_RETRIES 3    /* different COOKIEs an initiator retries with */
+#define IKE_KE_RETRIES     3    /* INVALID_KE_PAYLOADs an initiator retries after */
 
 /* SHA-1(SPIi | SPIr | IP | port), §2.23. addr in network order. */
 static void ike_natd_hash(uint64_t spi_i, uint64_t spi_r, uint32_t addr, uint16_t port, uint8_t out[NATD_LEN])
@@ -199,8 +200,12 @@ static bool ike_init_notify_errors(struct ike_sa *sa, const struct ike_payload_l
         if (n.type == IKE_N_INVALID_KE_PAYLOAD && n.data_len == 2) {
             uint16_t g = ike_get16(n.data);
 
-            if (g != sa->dh_group && ike_proposal_has_dh(&cfg->ike_proposals, g) && ike_dh_supported(g)) {
+            /* anyone who sees our request can send one: a few retries
+             * (each starts the ladder again), then it is one more hint */
+            if (g != sa->dh_group && ike_proposal_has_dh(&cfg->ike_proposals, g) && ike_dh_supported(g) &&
+                sa->groups_taken < IKE_KE_RETRIES) {
                 ipsec_log(IPSEC_LOG_INFO, "event=ike_invalid_ke requested_group=%u", g);
+                sa->groups_taken++;
                 sa->dh_group = g;
                 if (ike_init_request_send(sa) != 0)
                     ike_sa_fail(sa, IKE_EV_FAILED, "ke_retry");
