@@ -117,6 +117,12 @@ int ike_dh_public(const struct ike_dh *dh, uint8_t *out, size_t cap, size_t *len
  * (the state machine answers INVALID_SYNTAX / drops the exchange). */
 int ike_dh_shared(struct ike_dh *dh, const uint8_t *peer, size_t peer_len,
                   uint8_t *secret, size_t cap, size_t *secret_len_r);
+/* The checks ike_dh_shared makes on the peer's KE data, without a key
+ * pair (cheap: no scalar multiplication or exponentiation): the length, and
+ * the value -- Curve25519: not one of the low-order u, whose output would
+ * be all zero; ECP-256: on the curve; MODP-2048: 1 < y < p-1. 0 or
+ * IKE_CRYPTO_E_PEER_KE. A responder runs it before making its key pair. */
+int ike_dh_peer_check(uint16_t group, const uint8_t *peer, size_t peer_len);
 /* Zeroize and free. Idempotent. */
 void ike_dh_free(struct ike_dh *dh);
 

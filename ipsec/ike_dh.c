@@ -372,6 +372,69 @@ static bool ike__all_zero(const uint8_t *p, size_t n)
     return acc == 0;
 }
 
+/* Curve25519's u of small order, canonical (RFC 7748 decoding: bit 255
+ * masked, p and p + 1 read as 0 and 1): 0, 1, p - 1 and the two u of the
+ * points of order 8 (cr.yp.to/ecdh.html#validate). */
+static const uint8_t x25519_low_order[][X25519_LEN] = {
+    { 0 },
+    { 1 },
+    { 0xec, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+      0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f },
+    { 0xe0, 0xeb, 0x7a, 0x7c, 0x3b, 0x41, 0xb8, 0xae, 0x16, 0x56, 0xe3, 0xfa, 0xf1, 0x9f, 0xc4, 0x6a,
+      0xda, 0x09, 0x8d, 0xeb, 0x9c, 0x32, 0xb1, 0xfd, 0x86, 0x62, 0x05, 0x16, 0x5f, 0x49, 0xb8, 0x00 },
+    { 0x5f, 0x9c, 0x95, 0xbc, 0xa3, 0x50, 0x8c, 0x24, 0xb1, 0xd0, 0xb1, 0x55, 0x9c, 0x83, 0xef, 0x5b,
+      0x04, 0x44, 0x5c, 0xc4, 0x58, 0x1c, 0x8e, 0x86, 0xd8, 0x22, 0x4e, 0xdd, 0xd0, 0x9f, 0x11, 0x57 },
+};
+
+static int ike__x25519_check(const uint8_t *peer)
+{
+    uint8_t u[X25519_LEN];
+    bool ge_p = peer[0] >= 0xed && (peer[31] & 0x7f) == 0x7f;
+
+    memcpy(u, peer, sizeof(u));
+    u[31] &= 0x7f;
+    for (size_t i = 1; i < 31 && ge_p; i++)
+        ge_p = u[i] == 0xff;
+    if (ge_p) {             /* p <= u < 2^255: u - p is 0 .. 18 */
+        memset(u, 0, sizeof(u));
+        u[0] = (uint8_t)(peer[0] - 0xed);
+    }
+    for (size_t i = 0; i < sizeof(x25519_low_order) / sizeof(x25519_low_order[0]); i++)
+        if (memcmp(u, x25519_low_order[i], sizeof(u)) == 0)
+            return IKE_CRYPTO_E_PEER_KE;
+    return 0;
+}
+
+int ike_dh_peer_check(uint16_t group, const uint8_t *peer, size_t peer_len)
+{
+    struct ike_dh dh;
+    mbedtls_ecp_point q;
+    mbedtls_mpi y, pm1;
+    int rc;
+
+    if (!ike_dh_supported(group) || peer == NULL || peer_len != ike_dh_public_len(group))
+        return IKE_CRYPTO_E_PEER_KE;
+    if (group == IKE_DH_CURVE25519)
+        return ike__x25519_check(peer);
+    rc = ike__dh_prepare(&dh, group);
+    if (rc == 0 && group == IKE_DH_ECP256) {
+        mbedtls_ecp_point_init(&q);
+        rc = ike__ecp_peer(&dh, peer, &q);
+        mbedtls_ecp_point_free(&q);
+    } else if (rc == 0) {
+        mbedtls_mpi_init(&y);
+        mbedtls_mpi_init(&pm1);
+        if (mbedtls_mpi_read_binary(&y, peer, MODP2048_LEN) != 0 || mbedtls_mpi_sub_int(&pm1, &dh.p, 1) != 0)
+            rc = IKE_CRYPTO_E_CRYPTO;
+        else if (mbedtls_mpi_cmp_int(&y, 1) <= 0 || mbedtls_mpi_cmp_mpi(&y, &pm1) >= 0)
+            rc = IKE_CRYPTO_E_PEER_KE;
+        mbedtls_mpi_free(&y);
+        mbedtls_mpi_free(&pm1);
+    }
+    ike_dh_free(&dh);
+    return rc;
+}
+
 int ike_dh_shared(struct ike_dh *dh, const uint8_t *peer, size_t peer_len,
                   uint8_t *secret, size_t cap, size_t *secret_len_r)
 {

@@ -130,8 +130,13 @@ void ike_sa_schedule_rekeys(struct ike_sa *sa)
     if (!sa->initiator)
         return;
     (void)ike_random(&jitter, sizeof(jitter));
-    if (cfg->child_lifetime_s)
-        sa->rekey_child_at = now + (uint64_t)cfg->child_lifetime_s * 900 + jitter % 100;
+    if (cfg->child_lifetime_s) {
+        uint64_t at = now + (uint64_t)cfg->child_lifetime_s * 900 + jitter % 100;
+
+        /* an IKE rekey's new SA keeps an earlier CHILD rekey it inherited */
+        if (sa->rekey_child_at == 0 || at < sa->rekey_child_at)
+            sa->rekey_child_at = at;
+    }
     if (cfg->ike_lifetime_s)
         sa->rekey_ike_at = now + (uint64_t)cfg->ike_lifetime_s * 900 + jitter % 100;
 }

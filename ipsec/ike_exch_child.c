@@ -192,6 +192,12 @@ static struct ike_sa *ike_rekey_ike_finish(struct ike_sa *old, const struct ike_
     sa->peer_id = old->peer_id;
     memcpy(sa->kids, old->kids, sizeof(sa->kids));
     sa->current_kid = old->current_kid;
+    /* a CHILD rekey the old SA still owed (its lifetime, a retry, or an
+     * ESP SA's "half the sequence space used" event) goes with the CHILD
+     * SAs: the old SA only waits for its DELETE now */
+    sa->rekey_child_at = old->rekey_child_at;
+    if (old->pending & IKE_PEND_REKEY_CHILD)
+        sa->rekey_child_at = ike_now(old->ctx) > 0 ? ike_now(old->ctx) : 1;
     memset(old->kids, 0, sizeof(old->kids));
     old->current_kid = -1;
     old->superseded = true;

@@ -20,6 +20,8 @@
 #include <mbedtls/sha1.h>
 
 #define NATD_LEN 20
+#define IKE_COOKIE_RETRIES 3    /* different COOKIEs an initiator retries with */
+#define IKE_KE_RETRIES     3    /* INVALID_KE_PAYLOADs an initiator retries after */
 
 /* SHA-1(SPIi | SPIr | IP | port), §2.23. addr in network order. */
 static void ike_natd_hash(uint64_t spi_i, uint64_t spi_r, uint32_t addr, uint16_t port, uint8_t out[NATD_LEN])
@@ -178,9 +180,19 @@ static bool ike_init_notify_errors(struct ike_sa *sa, const struct ike_payload_l
 
         if (pl->pl[i].type != IKE_PL_NOTIFY || ike_notify_parse(pl->pl[i].body, pl->pl[i].len, &n) != 0)
             continue;
-        if (n.type == IKE_N_COOKIE && n.data_len >= 1 && n.data_len <= IKE_COOKIE_MAX && sa->cookie_len == 0) {
+        if (n.type == IKE_N_COOKIE && n.data_len >= 1 && n.data_len <= IKE_COOKIE_MAX) {
+            /* the same one again answers a retransmission (cookies are
+             * deterministic); a different one comes from a responder that
+             * did not know ours (another node took the VIP, or its secret
+             * changed, RFC 7296 2.6): retry with it, a few times at most
+             * (each retry starts the ladder again, and anyone who sees our
+             * request can send a COOKIE) */
+            if ((sa->cookie_len == n.data_len && memcmp(sa->cookie, n.data, n.data_len) == 0) ||
+                sa->cookies_taken >= IKE_COOKIE_RETRIES)
+                return true;
             memcpy(sa->cookie, n.data, n.data_len);
             sa->cookie_len = n.data_len;
+            sa->cookies_taken++;
             if (ike_init_request_send(sa) != 0)
                 ike_sa_fail(sa, IKE_EV_FAILED, "cookie_retry");
             return true;
@@ -188,8 +200,12 @@ static bool ike_init_notify_errors(struct ike_sa *sa, const struct ike_payload_l
         if (n.type == IKE_N_INVALID_KE_PAYLOAD && n.data_len == 2) {
             uint16_t g = ike_get16(n.data);
 
-            if (g != sa->dh_group && ike_proposal_has_dh(&cfg->ike_proposals, g) && ike_dh_supported(g)) {
+            /* anyone who sees our request can send one: a few retries
+             * (each starts the ladder again), then it is one more hint */
+            if (g != sa->dh_group && ike_proposal_has_dh(&cfg->ike_proposals, g) && ike_dh_supported(g) &&
+                sa->groups_taken < IKE_KE_RETRIES) {
                 ipsec_log(IPSEC_LOG_INFO, "event=ike_invalid_ke requested_group=%u", g);
+                sa->groups_taken++;
                 sa->dh_group = g;
                 if (ike_init_request_send(sa) != 0)
                     ike_sa_fail(sa, IKE_EV_FAILED, "ke_retry");
@@ -431,6 +447,13 @@ void ike_init_handle_request(struct ike_ctx *ctx, uint32_t src, uint16_t sport, 
 
         ike_put16(want, t ? t->id : ike_proposal_first_dh(&ctx->peers[peer].ike_proposals));
         ike_init_reply_notify(ctx, src, sport, dst, h, IKE_N_INVALID_KE_PAYLOAD, want, 2);
+        return;
+    }
+    /* a KE no key pair could use is refused before we make one: such a
+     * request never becomes a half-open SA, so the cookie bounds would
+     * never ask its sender for anything (ike_guard.c) */
+    if (ike_dh_peer_check(group, ke, ke_len) != 0) {
+        ctx->stats.dropped++;
         return;
     }
     sa = ike_sa_new(ctx, peer, false);

@@ -23,8 +23,9 @@
  *   long a flood's few SAs occupy their slots.
  * - COOKIE = version | SHA-256(Ni | IPi | SPIi | secret[version]), the
  *   §2.6 construction. The secret changes every IKE_COOKIE_SECRET_MS
- *   (lazily, at the next use); a cookie made with the previous secret is
- *   still accepted, so no initiator loses a round trip at the change.
+ *   (lazily, at the next use; after two periods without one, both
+ *   secrets are new); a cookie made with the previous secret is still
+ *   accepted, so no initiator loses a round trip at the change.
  *   Checking one is a single hash, done before any DH.
  * - The per-source state lives in a fixed table of IKE_GUARD_SETS sets of
  *   IKE_GUARD_WAYS entries; an address falls in a set by a keyed hash (the
@@ -207,9 +208,15 @@ static void ike_guard_secret_fresh(struct ike_guard *g, uint64_t now)
     }
     if (now - g->secret_at_ms < IKE_COOKIE_SECRET_MS)
         return;
-    g->version++;
-    if (ike_random(g->secret[g->version & 1], sizeof(g->secret[0])) != 0)
-        g->version--;       /* keep the current secret rather than a guessable one */
+    /* after two periods or more (nobody needed a cookie meanwhile) both
+     * secrets go: "the previous secret" would otherwise be any age */
+    for (int i = now - g->secret_at_ms >= 2u * IKE_COOKIE_SECRET_MS ? 2 : 1; i > 0; i--) {
+        g->version++;
+        if (ike_random(g->secret[g->version & 1], sizeof(g->secret[0])) != 0) {
+            g->version--;   /* keep the current secret rather than a guessable one */
+            break;
+        }
+    }
     g->secret_at_ms = now;
 }
 

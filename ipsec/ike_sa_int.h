@@ -90,6 +90,8 @@ struct ike_sa {
     size_t init_req_len, init_resp_len;
     uint8_t cookie[IKE_COOKIE_MAX];
     size_t cookie_len;
+    int cookies_taken;          /* COOKIEs we retried with (IKE_COOKIE_RETRIES at most) */
+    int groups_taken;           /* INVALID_KE_PAYLOADs we retried after (IKE_KE_RETRIES at most) */
     bool initial_contact;
     bool superseded;            /* replaced by an IKE rekey: its DELETE is routine */
 

@@ -11,7 +11,11 @@
  *   reorder i j         swap two messages in flight
  *   mutate i ...        deliver a copy with some bytes changed
  *   nat i               deliver with another source port
- *   raw ...             bytes from anywhere to either side
+ *   raw ...             bytes from anywhere to either side; with length 0,
+ *                       a flood: an IKE_SA_INIT request seen on the wire
+ *                       sent again to the backend under new SPIs, from
+ *                       its source, another host or spoofed ones, perhaps
+ *                       with its KE data zeroed
  *   advance u n         move the clock, running timers as they fall due
  *   action side sa w    probe, rekey CHILD/IKE, delete, abandon, CHILD SA
  *                       expiring, hold/release outbound, ICMP refusal,
@@ -28,8 +32,10 @@
  * both roles.
  *
  * Beyond ASan/UBSan, it checks: timers never spin (a deadline that stays
- * due after ticks), CHILD SA bookkeeping stays consistent, and every CHILD
- * SA handed to the ESP layer is removed by the time the contexts go.
+ * due after ticks), CHILD SA bookkeeping stays consistent, the half-open
+ * gauge equals the SAs in IKE_S_INIT_DONE (and no source's entry counts
+ * more than it holds), and every CHILD SA handed to the ESP layer is
+ * removed by the time the contexts go.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -477,6 +483,44 @@ static void fz_mutate(struct fz_in *in, int i)
     fz_deliver_msg(&m, 4500);
 }
 
+/* An IKE_SA_INIT request in flight or delivered earlier, sent to the
+ * backend again under another initiator SPI, from its own source, another
+ * host or a spoofed one, and perhaps with its KE data zeroed (a low-order
+ * point, or a value no group accepts): the unauthenticated load the
+ * responder's guard (ike_guard.c) bounds. */
+static void fz_flood(struct fz_in *in, uint8_t how)
+{
+    const struct fz_msg *tpl = NULL;
+    uint8_t pick = fz_byte(in), spi = fz_byte(in), n = (uint8_t)(1 + fz_byte(in) % 16);
+    struct ike_payload_list pl;
+    struct ike_header h;
+    struct fz_msg m;
+
+    for (int k = 0; k < nq + nhist && tpl == NULL; k++) {
+        int j = (pick + k) % (nq + nhist);
+        const struct fz_msg *c = j < nq ? &q[j] : &hist[j - nq];
+
+        if (c->dst == FZ_BE && c->len > 19 && c->data[18] == IKE_SA_INIT && !(c->data[19] & IKE_FLAG_RESPONSE))
+            tpl = c;
+    }
+    if (tpl == NULL)
+        return;
+    for (int k = 0; k < n; k++) {
+        m = *tpl;
+        m.src = (how >> 4) == 0 ? tpl->src : (how >> 4) == 1 ? FZ_OTHER : (0x0003630au | (uint32_t)(spi + k) << 24);
+        if (how & 8) {
+            ike_put64(m.data, 0xf1000000000000ULL | (uint64_t)spi << 8 | (uint64_t)k);
+        }
+        if ((how & 4) && ike_header_parse(m.data, m.len, &h) == 0 &&
+            ike_payloads_parse(h.next_payload, m.data + IKE_HDR_LEN, m.len - IKE_HDR_LEN, &pl) == 0) {
+            for (int p = 0; p < pl.n; p++)
+                if (pl.pl[p].type == IKE_PL_KE && pl.pl[p].len > 4)
+                    memset(m.data + (pl.pl[p].body - m.data) + 4, 0, pl.pl[p].len - 4);
+        }
+        fz_deliver_msg(&m, 4500);
+    }
+}
+
 static void fz_raw(struct fz_in *in)
 {
     static const uint32_t srcs[] = { FZ_FE, FZ_BE, FZ_OTHER };
@@ -486,6 +530,10 @@ static void fz_raw(struct fz_in *in)
     m.src = srcs[how % 3];
     m.dst = (how & 4) ? FZ_FE : FZ_BE;
     m.len = fz_byte(in);
+    if (m.len == 0) {
+        fz_flood(in, how);
+        return;
+    }
     for (unsigned k = 0; k < m.len; k++)
         m.data[k] = fz_byte(in);
     if (m.len >= 16 && (how & 8)) {
@@ -562,9 +610,37 @@ static void fz_record(struct fz_in *in)
     fz_run_timers();
 }
 
+/* The half-open gauge is the number of live SAs in IKE_S_INIT_DONE, and
+ * no source's entry in the guard's table counts more than that source
+ * holds (an evicted entry may count fewer). */
+static void fz_check_half_open(const struct fz_side *s)
+{
+    const struct ike_guard *g = &s->ctx->guard;
+    uint64_t n = 0;
+
+    for (const struct ike_sa *sa = s->ctx->sas; sa != NULL; sa = sa->next)
+        n += !sa->doomed && sa->state == IKE_S_INIT_DONE;
+    if (s->ctx->stats.half_open != n)
+        __builtin_trap();
+    for (int i = 0; i < IKE_GUARD_SETS; i++) {
+        for (int w = 0; w < IKE_GUARD_WAYS; w++) {
+            const struct ike_guard_src *e = &g->src[i][w];
+            unsigned have = 0;
+
+            if (!e->used || e->half_open == 0)
+                continue;
+            for (const struct ike_sa *sa = s->ctx->sas; sa != NULL; sa = sa->next)
+                have += !sa->doomed && sa->state == IKE_S_INIT_DONE && sa->peer_addr == e->addr;
+            if (e->half_open > have)
+                __builtin_trap();
+        }
+    }
+}
+
 /* CHILD SA bookkeeping of every live SA is consistent. */
 static void fz_check(const struct fz_side *s)
 {
+    fz_check_half_open(s);
     for (const struct ike_sa *sa = s->ctx->sas; sa != NULL; sa = sa->next) {
         if (sa->doomed)
             continue;

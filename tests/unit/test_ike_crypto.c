@@ -197,14 +197,20 @@ static void ecp256_rejects_points_off_the_curve(void **state)
     hex("D12DFB5289C8D4F81208B70270398C342296970A0BCCB74C736FC7554494BF63"
         "56FBF3CA366CC23E8157854C13C58D6AAC23F046ADA30F8353E74F33039872AB", gr, 64);
     assert_int_equal(ike_dh_init(&dh, IKE_DH_ECP256), 0);
+    assert_int_equal(ike_dh_peer_check(IKE_DH_ECP256, gr, 64), 0);
     gr[63] ^= 1;    /* y no longer matches x */
     assert_int_equal(ike_dh_shared(&dh, gr, 64, s, sizeof(s), &len), IKE_CRYPTO_E_PEER_KE);
+    assert_int_equal(ike_dh_peer_check(IKE_DH_ECP256, gr, 64), IKE_CRYPTO_E_PEER_KE);
     memset(gr, 0, sizeof(gr));  /* (0, 0) */
     assert_int_equal(ike_dh_shared(&dh, gr, 64, s, sizeof(s), &len), IKE_CRYPTO_E_PEER_KE);
+    assert_int_equal(ike_dh_peer_check(IKE_DH_ECP256, gr, 64), IKE_CRYPTO_E_PEER_KE);
     memset(gr, 0xff, sizeof(gr));   /* coordinates >= p */
     assert_int_equal(ike_dh_shared(&dh, gr, 64, s, sizeof(s), &len), IKE_CRYPTO_E_PEER_KE);
+    assert_int_equal(ike_dh_peer_check(IKE_DH_ECP256, gr, 64), IKE_CRYPTO_E_PEER_KE);
     assert_int_equal(ike_dh_shared(&dh, gr, 65, s, sizeof(s), &len), IKE_CRYPTO_E_PEER_KE);
     assert_int_equal(ike_dh_shared(&dh, gr, 32, s, sizeof(s), &len), IKE_CRYPTO_E_PEER_KE);
+    assert_int_equal(ike_dh_peer_check(IKE_DH_ECP256, gr, 65), IKE_CRYPTO_E_PEER_KE);
+    assert_int_equal(ike_dh_peer_check(IKE_DH_ECP256, dh.pub, 64), 0);
     ike_dh_free(&dh);
 }
 
@@ -293,11 +299,13 @@ static void modp2048_rejects_values_outside_1_to_p_minus_1(void **state)
     assert_int_equal(ike_dh_init(&dh, IKE_DH_MODP2048), 0);
     memset(y, 0, sizeof(y));                        /* 0 */
     assert_int_equal(ike_dh_shared(&dh, y, 256, s, sizeof(s), &len), IKE_CRYPTO_E_PEER_KE);
+    assert_int_equal(ike_dh_peer_check(IKE_DH_MODP2048, y, 256), IKE_CRYPTO_E_PEER_KE);
     y[255] = 1;                                     /* 1 */
     assert_int_equal(ike_dh_shared(&dh, y, 256, s, sizeof(s), &len), IKE_CRYPTO_E_PEER_KE);
     memcpy(y, p, 256);
     y[255] -= 1;                                    /* p - 1 */
     assert_int_equal(ike_dh_shared(&dh, y, 256, s, sizeof(s), &len), IKE_CRYPTO_E_PEER_KE);
+    assert_int_equal(ike_dh_peer_check(IKE_DH_MODP2048, y, 256), IKE_CRYPTO_E_PEER_KE);
     y[255] += 1;                                    /* p */
     assert_int_equal(ike_dh_shared(&dh, y, 256, s, sizeof(s), &len), IKE_CRYPTO_E_PEER_KE);
     memset(y, 0xff, sizeof(y));                     /* > p */
@@ -305,9 +313,12 @@ static void modp2048_rejects_values_outside_1_to_p_minus_1(void **state)
     memcpy(y, p, 256);
     y[255] -= 2;                                    /* p - 2: valid */
     assert_int_equal(ike_dh_shared(&dh, y, 256, s, sizeof(s), &len), 0);
+    assert_int_equal(ike_dh_peer_check(IKE_DH_MODP2048, y, 256), 0);
     y[255] = 2;
     memset(y, 0, 255);                              /* 2: valid */
     assert_int_equal(ike_dh_shared(&dh, y, 256, s, sizeof(s), &len), 0);
+    assert_int_equal(ike_dh_peer_check(IKE_DH_MODP2048, y, 256), 0);
+    assert_int_equal(ike_dh_peer_check(IKE_DH_MODP2048, y + 1, 255), IKE_CRYPTO_E_PEER_KE);
     /* unpadded or over-long encodings */
     assert_int_equal(ike_dh_shared(&dh, y + 1, 255, s, sizeof(s), &len), IKE_CRYPTO_E_PEER_KE);
     assert_int_equal(ike_dh_shared(&dh, y, 257, s, sizeof(s), &len), IKE_CRYPTO_E_PEER_KE);

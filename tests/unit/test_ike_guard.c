@@ -41,7 +41,7 @@ struct packet {
 struct host {
     struct ike_ctx *ctx;
     uint32_t addr;
-    int established, failed;
+    int established, failed, gone;
     uint64_t received;
     bool drop_auth;             /* its IKE_AUTH requests never arrive: its SAs stay half-open */
 };
@@ -104,6 +104,7 @@ static void on_event(void *arg, struct ike_sa *sa, enum ike_event ev)
     (void)sa;
     h->established += ev == IKE_EV_ESTABLISHED;
     h->failed += ev == IKE_EV_FAILED;
+    h->gone += ev == IKE_EV_SA_GONE;
 }
 
 static uint32_t spi_alloc(void *arg)
@@ -435,6 +436,74 @@ static void test_a_cookie_outlives_one_secret_change_but_not_two(void **state)
     assert_int_equal(admit(FE_ADDR, last_cookie), IKE_ADMIT);
 }
 
+/* The secret changes lazily, at the first use after IKE_COOKIE_SECRET_MS;
+ * after a quiet hour one change is made, and the secret before it -- an
+ * hour old -- would still be accepted: a cookie (one seen on the path, say)
+ * would work long after "at most one secret old". Whatever the gaps, a
+ * cookie is refused once two secret periods have passed since it was made. */
+static void test_a_cookie_is_refused_after_a_long_quiet_time(void **state)
+{
+    (void)state;
+    ike_ctx_set_cookie_threshold(be->ctx, 0);
+    assert_int_equal(admit(FE_ADDR, NULL), IKE_ADMIT_COOKIE);
+    assert_int_equal(admit(FE_ADDR, last_cookie), IKE_ADMIT);
+    now_ms += 3600 * 1000;                      /* nobody needed a cookie for an hour */
+    assert_int_equal(admit(FE_ADDR, last_cookie), IKE_ADMIT_COOKIE);
+}
+
+/* The template with its KE data replaced: zeros (for Curve25519, u = 0, a
+ * low-order point) or, with trunc, one byte shorter (all lengths fixed up). */
+static struct packet with_bad_ke(const struct packet *tpl, bool trunc)
+{
+    struct packet p = *tpl;
+    struct ike_payload_list pl;
+    struct ike_header h;
+
+    assert_int_equal(ike_header_parse(p.data, p.len, &h), 0);
+    assert_int_equal(ike_payloads_parse(h.next_payload, p.data + IKE_HDR_LEN, p.len - IKE_HDR_LEN, &pl), 0);
+    for (int i = 0; i < pl.n; i++) {
+        size_t at = (size_t)(pl.pl[i].body - p.data);
+
+        if (pl.pl[i].type != IKE_PL_KE)
+            continue;
+        memset(p.data + at + 4, 0, pl.pl[i].len - 4);
+        if (trunc) {
+            memmove(p.data + at + pl.pl[i].len - 1, p.data + at + pl.pl[i].len, p.len - at - pl.pl[i].len);
+            p.len--;
+            ike_put16(p.data + at - 2, (uint16_t)(pl.pl[i].len + 4 - 1));
+            ike_put32(p.data + 24, (uint32_t)p.len);
+        }
+        return p;
+    }
+    fail_msg("no KE payload");
+    return p;
+}
+
+/* A request whose KE data no group accepts (a low-order Curve25519 point,
+ * or the wrong length) must not cost a Diffie-Hellman key pair each,
+ * without a cookie and without any budget: the README's "must return a
+ * stateless COOKIE before we run Diffie-Hellman". Such a request never
+ * becomes a half-open SA, so it never counts toward the cookie bounds; one
+ * address sending them must at most cost what cookie_per_src half-open
+ * SAs cost, and every SA the responder made (an SA_GONE each) is a DH. */
+static void test_a_request_with_an_unusable_ke_costs_no_dh_without_a_cookie(void **state)
+{
+    struct packet tpl = init_template(), zero = with_bad_ke(&tpl, false), shorter = with_bad_ke(&tpl, true);
+    struct ike_limits lim;
+
+    (void)state;
+    ike_limits_default(&lim);
+    for (int i = 0; i < 1000; i++) {
+        now_ms++;
+        flood_one(i % 2 ? &zero : &shorter, fl->addr);
+    }
+    printf("  1000 requests with an unusable KE from one address: %d responder SAs made (a DH key pair each), "
+           "half-open %llu, cookies sent %llu\n", be->gone, (unsigned long long)ike_ctx_stats(be->ctx)->half_open,
+           (unsigned long long)ike_ctx_stats(be->ctx)->cookies_sent);
+    assert_int_equal(ike_ctx_stats(be->ctx)->half_open, 0);
+    assert_true(be->gone <= (int)lim.cookie_per_src);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -445,6 +514,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_spoofed_sources_neither_grow_state_nor_exceed_the_total_budget, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_a_cookie_outlives_one_secret_change_but_not_two, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_request_with_an_unusable_ke_costs_no_dh_without_a_cookie, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_a_cookie_is_refused_after_a_long_quiet_time, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

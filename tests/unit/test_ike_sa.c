@@ -735,6 +735,37 @@ static void test_an_expiring_outbound_child_sa_is_rekeyed_at_the_next_tick(void 
     assert_true(logged("event=child_sa_expiring"));
 }
 
+/* The same event while an IKE rekey is under way (ours or the peer's): the
+ * CHILD SA moves to the new IKE SA, and so must the rekey it asked for. A
+ * lost one leaves the CHILD SA to run into its hard limit (the end of the
+ * sequence space: traffic stops until a rekey completes). */
+static void test_an_expiring_child_sa_is_rekeyed_after_an_ike_rekey_in_flight(void **state)
+{
+    struct ike_peer_config fc = base_config(true), bc = base_config(false);
+    struct side *sides[2] = { &fe, &be };
+    uint32_t in, out, old_out;
+
+    (void)state;
+    establish(&fc, &bc);
+    for (int i = 0; i < 2; i++) {
+        struct side *s = sides[i];
+        int before = s->events[IKE_EV_CHILD_REKEYED], ike_before = s->events[IKE_EV_IKE_REKEYED];
+
+        assert_true(ike_sa_child_spis(s->last_sa, &in, &old_out));
+        assert_int_equal(ike_sa_rekey_ike(fe.last_sa), 0);     /* in flight: not pumped yet */
+        assert_int_equal(ike_ctx_child_expiring(s->ctx, ike_sa_peer_addr(s->last_sa), old_out, true), 0);
+        pump();                             /* the IKE rekey completes before the next tick */
+        assert_int_equal(s->events[IKE_EV_IKE_REKEYED], ike_before + 1);
+        advance(5000);
+        assert_int_equal(s->events[IKE_EV_CHILD_REKEYED], before + 1);
+        assert_true(ike_sa_child_spis(s->last_sa, &in, &out));
+        assert_int_not_equal(out, old_out);
+        assert_children_mirror();
+        assert_int_equal(live_kids(&fe), 1);
+        assert_int_equal(live_kids(&be), 1);
+    }
+}
+
 static int pending_outs(const struct side *s)
 {
     int n = 0;
@@ -990,6 +1021,77 @@ static void test_cookie_is_demanded_under_load_and_honoured(void **state)
     assert_children_mirror();
 }
 
+/* The node behind the VIP changes between its COOKIE and our retry (a
+ * failover, or a restart): the new node does not know the cookie and, as
+ * RFC 7296 2.6 says, answers with a new one. The initiator must retry with
+ * the new cookie, not wait until its retransmissions run out (more than a
+ * one-shot; a bounded number of times, so a forger on the path cannot keep
+ * the exchange alive for ever). */
+static void test_a_new_cookie_from_another_node_is_returned(void **state)
+{
+    struct ike_peer_config fc = base_config(true), bc = base_config(false);
+    struct packet init;
+    uint64_t t0;
+
+    (void)state;
+    side_ctx(&fe);
+    side_ctx(&be);
+    ike_ctx_set_cookie_threshold(be.ctx, 0);
+    ike_ctx_add_peer(fe.ctx, &fc);
+    ike_ctx_add_peer(be.ctx, &bc);
+    t0 = now_ms;
+    assert_int_equal(ike_ctx_initiate(fe.ctx, 0, true, NULL), 0);
+    assert_int_equal(q_len, 1);
+    init = queue[0];
+    q_len = 0;
+    deliver(&init);                     /* node A: COOKIE */
+    assert_int_equal(ike_ctx_stats(be.ctx)->cookies_sent, 1);
+    assert_int_equal(q_len, 1);
+    ike_ctx_free(&be.ctx);              /* node B takes the VIP: other secrets */
+    side_ctx(&be);
+    ike_ctx_set_cookie_threshold(be.ctx, 0);
+    ike_ctx_add_peer(be.ctx, &bc);
+    pump();                             /* A's cookie reaches fe; fe's retry reaches B */
+    advance(1000);                      /* well within the first gaps (100, 200, 400 ms) */
+    printf("  established %d, failed %d after %llu ms; node B sent %llu cookies\n", fe.events[IKE_EV_ESTABLISHED],
+           fe.events[IKE_EV_FAILED], (unsigned long long)(now_ms - t0),
+           (unsigned long long)ike_ctx_stats(be.ctx)->cookies_sent);
+    assert_int_equal(fe.events[IKE_EV_ESTABLISHED], 1);
+}
+
+/* COOKIEs from someone who sees our IKE_SA_INIT (no responder answers):
+ * each different one is retried with, a few times only; the same one
+ * again changes nothing; and the exchange still gives up. */
+static void test_forged_cookies_are_retried_a_few_times_only(void **state)
+{
+    struct ike_peer_config fc = base_config(true);
+    struct ike_sa *sa;
+    uint64_t sent;
+
+    (void)state;
+    side_ctx(&fe);
+    ike_ctx_add_peer(fe.ctx, &fc);
+    assert_int_equal(ike_ctx_initiate(fe.ctx, 0, false, &sa), 0);
+    q_len = 0;
+    sent = ike_ctx_stats(fe.ctx)->tx;
+    for (int i = 0; i < 20; i++) {
+        struct ike_header h = { .spi_i = ike_sa_spi_i(sa), .exchange = IKE_SA_INIT, .flags = IKE_FLAG_RESPONSE };
+        uint8_t msg[128], cookie[8] = { (uint8_t)(i / 2) };     /* each one twice */
+        struct ike_writer w;
+        long n;
+
+        ike_writer_init(&w, msg, sizeof(msg), &h);
+        ike_write_notify(&w, 0, NULL, 0, IKE_N_COOKIE, cookie, sizeof(cookie));
+        n = ike_writer_finish(&w);
+        assert_true(n > 0);
+        ike_ctx_input(fe.ctx, inet_addr(VIP), 4500, inet_addr(FE_ADDR), msg, (size_t)n);
+    }
+    assert_int_equal(ike_ctx_stats(fe.ctx)->tx - sent, 3);
+    q_len = 0;
+    advance(10000);
+    assert_int_equal(fe.events[IKE_EV_FAILED], 1);
+}
+
 static void test_invalid_ke_payload_retries_with_requested_group(void **state)
 {
     struct ike_peer_config fc = base_config(true), bc = base_config(false);
@@ -1008,6 +1110,48 @@ static void test_invalid_ke_payload_retries_with_requested_group(void **state)
 /* NO_PROPOSAL_CHOSEN comes unprotected: anyone who saw our IKE_SA_INIT
  * could send it (RFC 7296 §2.21.1). The attempt waits for a valid answer
  * and fails only when its retransmissions run out. */
+/* INVALID_KE_PAYLOADs from someone who sees our IKE_SA_INIT (no responder
+ * answers), asking for our two groups in turn: each is taken (a new key
+ * pair, a new request, the retransmission ladder from the start), so
+ * without a bound the exchange would never give up, a forged ICMP-like
+ * effect without the ICMP rule's give-up time. A few retries, then the
+ * exchange gives up on its schedule. */
+static void test_forged_invalid_ke_requests_are_taken_a_few_times_only(void **state)
+{
+    struct ike_peer_config fc = base_config(true);
+    struct ike_sa *sa;
+    uint64_t sent, t0;
+
+    (void)state;
+    fc.ike_proposals.n = 0;
+    itu_proposal(&fc.ike_proposals, IKE_PROTO_IKE, IKE_ENCR_AES_GCM_16, 128, 0, IKE_PRF_HMAC_SHA2_256, IKE_DH_CURVE25519, -1);
+    fc.ike_proposals.p[0].t[fc.ike_proposals.p[0].n++] = (struct ike_transform){ IKE_TRANS_DH, IKE_DH_ECP256, 0, false };
+    side_ctx(&fe);
+    ike_ctx_add_peer(fe.ctx, &fc);
+    t0 = now_ms;
+    assert_int_equal(ike_ctx_initiate(fe.ctx, 0, false, &sa), 0);
+    q_len = 0;
+    sent = ike_ctx_stats(fe.ctx)->tx;
+    for (int i = 0; i < 40 && fe.events[IKE_EV_FAILED] == 0; i++) {
+        struct ike_header h = { .spi_i = ike_sa_spi_i(sa), .exchange = IKE_SA_INIT, .flags = IKE_FLAG_RESPONSE };
+        uint8_t msg[128], want[2];
+        struct ike_writer w;
+        long n;
+
+        ike_put16(want, i % 2 ? IKE_DH_CURVE25519 : IKE_DH_ECP256);
+        ike_writer_init(&w, msg, sizeof(msg), &h);
+        ike_write_notify(&w, 0, NULL, 0, IKE_N_INVALID_KE_PAYLOAD, want, sizeof(want));
+        n = ike_writer_finish(&w);
+        ike_ctx_input(fe.ctx, inet_addr(VIP), 4500, inet_addr(FE_ADDR), msg, (size_t)n);
+        q_len = 0;
+        advance(1000);      /* a forged answer every second; the plain ladder gives up at +1500 */
+    }
+    printf("  %llu sends, failed %d after %llu ms\n", (unsigned long long)(ike_ctx_stats(fe.ctx)->tx - sent),
+           fe.events[IKE_EV_FAILED], (unsigned long long)(now_ms - t0));
+    assert_int_equal(fe.events[IKE_EV_FAILED], 1);
+    assert_true(now_ms - t0 <= 10000);
+}
+
 static void test_no_common_proposal_fails_when_the_retransmissions_run_out(void **state)
 {
     struct ike_peer_config fc = base_config(true), bc = base_config(false);
@@ -1966,7 +2110,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ike_rekey_moves_children_and_keeps_working, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lifetimes_trigger_rekeys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cookie_is_demanded_under_load_and_honoured, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_new_cookie_from_another_node_is_returned, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_forged_cookies_are_retried_a_few_times_only, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invalid_ke_payload_retries_with_requested_group, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_forged_invalid_ke_requests_are_taken_a_few_times_only, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_no_common_proposal_fails_when_the_retransmissions_run_out, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_forged_error_in_the_init_response_is_ignored, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_spi_gets_invalid_ike_spi_hint, setup, teardown),
@@ -1992,6 +2140,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_a_probe_crossing_a_peer_ike_rekey_reports_its_outcome, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_child_delete_crossing_a_peer_ike_rekey_removes_the_child, setup, teardown),
         cmocka_unit_test_setup_teardown(test_an_expiring_outbound_child_sa_is_rekeyed_at_the_next_tick, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_an_expiring_child_sa_is_rekeyed_after_an_ike_rekey_in_flight, setup,
+                                        teardown),
     };
 
     return cmocka_run_group_tests_name("ike_sa", tests, certs_setup, certs_teardown);

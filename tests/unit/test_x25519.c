@@ -238,6 +238,29 @@ static void low_order_u_give_zero_and_ike_dh_rejects_them(void **state)
         }
     }
 
+    /* the check a responder makes before its key pair refuses each one,
+     * and nothing else (p + 2 .. p + 18 are 2 .. 18; 2 has full order) */
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(ike_dh_peer_check(IKE_DH_CURVE25519, enc[i], 32), IKE_CRYPTO_E_PEER_KE);
+    for (unsigned d = 2; d <= 18; d++) {
+        uint8_t u[32], k[32], out[32];
+
+        set_p_plus(u, d);
+        assert_int_equal(ike_dh_peer_check(IKE_DH_CURVE25519, u, 32), 0);
+        rng_fill(k, 32);
+        x25519(out, k, u);
+        assert_false(all_zero(out, 32));
+        u[31] |= 0x80;
+        assert_int_equal(ike_dh_peer_check(IKE_DH_CURVE25519, u, 32), 0);
+    }
+    for (int r = 0; r < 64; r++) {
+        uint8_t u[32];
+
+        rng_fill(u, 32);
+        assert_int_equal(ike_dh_peer_check(IKE_DH_CURVE25519, u, 32), 0);
+    }
+    assert_int_equal(ike_dh_peer_check(IKE_DH_CURVE25519, enc[5], 31), IKE_CRYPTO_E_PEER_KE);
+
     assert_int_equal(ike_dh_init(&dh, IKE_DH_CURVE25519), 0);
     for (size_t i = 0; i < n; i++) {
         uint8_t s[32];
