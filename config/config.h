@@ -103,6 +103,7 @@ struct cfg_listener {
     unsigned max_header_bytes;
     unsigned max_auth_failures;
     unsigned preauth_idle_s;
+    unsigned preauth_timeout_s;     /* absolute pre-login deadline (HTTP: per request head) */
     unsigned idle_s;
 };
 

@@ -130,6 +130,8 @@ const struct schema_key schema_keys[] = {
       ROLE_FRONTEND_BIT, NULL, "Failed logins before the session is closed." },
     { SECT_LISTEN, "preauth_idle_s", TYPE_UINT, L(preauth_idle_s), 0, 1, 3600, NULL, "60", false,
       ROLE_FRONTEND_BIT, NULL, "Idle time allowed before login (HTTP: between requests)." },
+    { SECT_LISTEN, "preauth_timeout_s", TYPE_UINT, L(preauth_timeout_s), 0, 1, 3600, NULL, "60", false,
+      ROLE_FRONTEND_BIT, NULL, "Absolute time from connect to login, however the client drips bytes (not counted while a login awaits the back-end: `login_timeout_s`); then `-ERR` or `* BYE` and close. HTTP: a request head must be complete this long after its first byte, else 408." },
     { SECT_LISTEN, "idle_s", TYPE_UINT, L(idle_s), 0, 1, 86400, NULL, "1860", false, ROLE_FRONTEND_BIT, NULL,
       "Idle time allowed after login; above 30 minutes so IMAP IDLE survives." },
     { SECT_ROUTING, "map", TYPE_FILE, C(routing_map), SZ(struct config, routing_map), 0, 0, NULL, NULL, false,

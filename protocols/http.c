@@ -120,6 +120,7 @@ static const char *status_text(int status)
 {
     switch (status) {
     case 400: return "Bad Request";
+    case 408: return "Request Timeout";
     case 431: return "Request Header Fields Too Large";
     case 501: return "Not Implemented";
     case 502: return "Bad Gateway";
@@ -538,6 +539,20 @@ long http_client_input(struct http_session *s, const uint8_t *buf, size_t len, s
     if (s->closed)
         off = len;      /* the rest is swallowed */
     return out->oom ? -1 : (long)off;
+}
+
+bool http_head_partial(const struct http_session *s)
+{
+    return !s->closed && s->rx_state == HTTP_RX_HEAD && (s->head.len > 0 || s->scan_lead_cr);
+}
+
+void http_request_timeout(struct http_session *s, struct proto_out *out)
+{
+    s->out = out;
+    if (!http_head_partial(s))
+        return;
+    client_reject(s, 408, "request_timeout");
+    http__flush_up(s);
 }
 
 void http_client_eof(struct http_session *s, struct proto_out *out)

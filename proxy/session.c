@@ -97,6 +97,7 @@ struct session {
     struct buf cin, uin, uq;
     uv_timer_t timer;
     uint64_t idle_deadline, login_deadline, hold_deadline;
+    uint64_t preauth_deadline;  /* preauth_timeout_s; 0 = none (see session_preauth_armed) */
     bool spliced, closing, held, in_actions, counted, logged_in, upstream_eof, client_eof;
     bool awaiting;              /* sent the back-end a request, no answer yet */
     bool client_paused_up;      /* client reading stopped: the stream is full */
@@ -164,6 +165,7 @@ static void session_run(struct session *ss);
 static void session_pump(struct session *ss);
 static void session_arm_timer(struct session *ss);
 static void session_finish(struct session *ss);
+static void session_http_head_deadline(struct session *ss, bool was_partial);
 
 /* ---- upstream stream ---- */
 
@@ -483,6 +485,7 @@ static void session_action(struct session *ss, const struct proto_action *a)
         break;
     case PA_UPSTREAM_CLOSE:
         session_upstream_drop(ss);
+        session_arm_timer(ss);  /* a failed login: the pre-login deadline counts again */
         break;
     case PA_SPLICE:
         session_splice(ss);
@@ -554,6 +557,13 @@ static void sess_chan_data(struct chan *c, const uint8_t *buf, size_t len)
     }
     if (!buf_append(&ss->cin, buf, len)) {
         session_close(ss);
+        return;
+    }
+    if (ss->proto == CFG_PROTO_HTTP) {
+        bool was_partial = http_head_partial(ss->mod);
+
+        session_pump(ss);
+        session_http_head_deadline(ss, was_partial);
         return;
     }
     session_pump(ss);
@@ -659,6 +669,53 @@ static const struct chan_callbacks sess_chan_cb = {
 
 /* ---- timers ---- */
 
+/*
+ * The pre-login deadline (preauth_timeout_s) is absolute: bytes dripped by
+ * the client do not move it. POP3/IMAP: from accept until the login
+ * succeeds; while a login awaits the back-end, login_timeout_s governs
+ * instead. HTTP: from the first byte of a request head until the head is
+ * complete.
+ */
+static bool session_preauth_armed(const struct session *ss)
+{
+    if (ss->preauth_deadline == 0 || ss->spliced || ss->logged_in)
+        return false;
+    return ss->proto == CFG_PROTO_HTTP || (ss->s == NULL && !ss->held);
+}
+
+static void session_http_head_deadline(struct session *ss, bool was_partial)
+{
+    if (ss->closing || ss->mod == NULL)
+        return;
+    if (!http_head_partial(ss->mod)) {
+        ss->preauth_deadline = 0;
+    } else if (!was_partial || ss->preauth_deadline == 0) {
+        ss->preauth_deadline = session_now(ss) + (uint64_t)ss->l->cfg->preauth_timeout_s * 1000;
+        session_arm_timer(ss);
+    }
+}
+
+static void session_preauth_expired(struct session *ss)
+{
+    static const char *const bye[] = {
+        [CFG_PROTO_POP3] = "-ERR [SYS/TEMP] Login took too long.\r\n",
+        [CFG_PROTO_IMAP] = "* BYE Login took too long.\r\n",
+    };
+
+    ss->preauth_deadline = 0;
+    if (ss->proto == CFG_PROTO_HTTP && !http_head_partial(ss->mod))
+        return;     /* the head completed meanwhile */
+    log_event(LOG_INFO, "session_preauth_timeout", "listener=%s client=%s timeout_s=%u", ss->l->cfg->name,
+              ss->peer_ip, ss->l->cfg->preauth_timeout_s);
+    if (ss->proto == CFG_PROTO_HTTP) {
+        http_request_timeout(ss->mod, &ss->out);
+        session_run(ss);
+        return;
+    }
+    session_client_write(ss, bye[ss->proto], strlen(bye[ss->proto]));
+    session_close(ss);
+}
+
 static void sess_on_timer(uv_timer_t *h)
 {
     struct session *ss = h->data;
@@ -666,7 +723,11 @@ static void sess_on_timer(uv_timer_t *h)
 
     if (ss->closing)
         return;
-    if (ss->held && ss->hold_deadline && now >= ss->hold_deadline) {
+    if (session_preauth_armed(ss) && now >= ss->preauth_deadline) {
+        session_preauth_expired(ss);
+        if (ss->closing)
+            return;
+    } else if (ss->held && ss->hold_deadline && now >= ss->hold_deadline) {
         log_event(LOG_WARN, "session_hold_timeout", "listener=%s client=%s", ss->l->cfg->name, ss->peer_ip);
         session_fail_held(ss);
     } else if (ss->login_deadline && now >= ss->login_deadline && !ss->spliced) {
@@ -679,6 +740,10 @@ static void sess_on_timer(uv_timer_t *h)
             session_client_write(ss, ss->sp->idle_bye, strlen(ss->sp->idle_bye));
         session_close(ss);
         return;
+    } else if (now >= ss->idle_deadline) {
+        /* HTTP with a request under way is not idle: look again one idle
+         * period later (re-arming at the passed deadline spun the loop) */
+        ss->idle_deadline = now + (uint64_t)ss->l->cfg->preauth_idle_s * 1000;
     }
     session_arm_timer(ss);
 }
@@ -693,6 +758,8 @@ static void session_arm_timer(struct session *ss)
         d = ss->hold_deadline;
     if (ss->login_deadline && !ss->spliced && ss->login_deadline < d)
         d = ss->login_deadline;
+    if (session_preauth_armed(ss) && ss->preauth_deadline < d)
+        d = ss->preauth_deadline;
     uv_timer_start(&ss->timer, sess_on_timer, d > now ? d - now : 0, 0);
 }
 
@@ -739,6 +806,8 @@ int session_accept(struct frontend *fe, struct fe_listener *l, uv_stream_t *serv
         return 0;
     }
     ss->idle_deadline = session_now(ss) + (uint64_t)l->cfg->preauth_idle_s * 1000;
+    if (ss->proto != CFG_PROTO_HTTP)
+        ss->preauth_deadline = session_now(ss) + (uint64_t)l->cfg->preauth_timeout_s * 1000;
     if (ss->sp->start != NULL && l->cfg->tls != CFG_TLS_IMPLICIT)
         ss->sp->start(ss->mod, &ss->out);
     session_run(ss);

@@ -786,6 +786,57 @@ static void test_session_freed_mid_request_leaks_nothing(void **state)
     http_session_free(NULL);
 }
 
+static void test_partial_head_timeout_is_answered_408_and_closes(void **state)
+{
+    struct fx *f = fx_new();
+
+    (void)state;
+    assert_false(http_head_partial(f->s));
+    cin(f, "GET / HTTP/1.1\r\nHost: a\r\nX-Drip: ab");
+    assert_true(http_head_partial(f->s));
+    assert_string_equal(kinds(&f->o), "");
+    proto_out_reset(&f->o);
+    http_request_timeout(f->s, &f->o);
+    assert_string_equal(kinds(&f->o), "RZ");
+    assert_true(starts(text(&f->o, PA_REPLY), "HTTP/1.1 408 Request Timeout\r\n"));
+    assert_false(http_head_partial(f->s));
+    fx_free(f);
+}
+
+static void test_head_timeout_behind_a_pending_response_comes_after_it(void **state)
+{
+    struct fx *f = fx_new();
+
+    (void)state;
+    cin(f, GET1);
+    cin(f, "GET /2 HTTP/1.1\r\nHo");
+    assert_true(http_head_partial(f->s));
+    proto_out_reset(&f->o);
+    http_request_timeout(f->s, &f->o);
+    assert_int_equal(count(&f->o, PA_REPLY), 0);     /* GET1's response is still due */
+    uin(f, RESP_OK);
+    assert_string_equal(kinds(&f->o), "RRXZ");
+    assert_true(starts(text(&f->o, PA_REPLY), RESP_OK));
+    assert_non_null(strstr(text(&f->o, PA_REPLY), "HTTP/1.1 408 Request Timeout\r\n"));
+    fx_free(f);
+}
+
+static void test_complete_head_or_idle_connection_ignores_the_timeout(void **state)
+{
+    struct fx *f = fx_new();
+
+    (void)state;
+    proto_out_reset(&f->o);
+    http_request_timeout(f->s, &f->o);
+    assert_int_equal(f->o.n, 0);
+    cin(f, GET1);
+    assert_false(http_head_partial(f->s));
+    proto_out_reset(&f->o);
+    http_request_timeout(f->s, &f->o);
+    assert_int_equal(f->o.n, 0);
+    fx_free(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -830,6 +881,9 @@ int main(void)
         cmocka_unit_test(test_malformed_response_is_answered_502),
         cmocka_unit_test(test_pipeline_limit_stops_consuming_until_a_response_completes),
         cmocka_unit_test(test_session_freed_mid_request_leaks_nothing),
+        cmocka_unit_test(test_partial_head_timeout_is_answered_408_and_closes),
+        cmocka_unit_test(test_head_timeout_behind_a_pending_response_comes_after_it),
+        cmocka_unit_test(test_complete_head_or_idle_connection_ignores_the_timeout),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
