@@ -121,7 +121,7 @@ const struct schema_key schema_keys[] = {
     { SECT_LISTEN, "plaintext_auth", TYPE_ENUM, L(plaintext_auth), 0, 0, 0, plaintext_names, "auto", false,
       ROLE_FRONTEND_BIT, NULL, "Allow USER/PASS, LOGIN and AUTH PLAIN without TLS: `auto` = only when `tls = none`." },
     { SECT_LISTEN, "max_line", TYPE_UINT, L(max_line), 0, 256, 1048576, NULL, "8192", false, ROLE_FRONTEND_BIT,
-      NULL, "Longest command line before login, bytes." },
+      NULL, "Longest command line before login, bytes. An IMAP `ID` may always be as long as RFC 2971 allows (30 pairs of 30-octet fields and 1024-octet values: 63,491 bytes quoted), and gets `BAD` beyond those bounds." },
     { SECT_LISTEN, "max_literal", TYPE_UINT, L(max_literal), 0, 256, 16777216, NULL, "65536", false,
       ROLE_FRONTEND_BIT, NULL, "IMAP: largest literal before login, bytes." },
     { SECT_LISTEN, "max_header_bytes", TYPE_UINT, L(max_header_bytes), 0, 1024, 1048576, NULL, "16384", false,
