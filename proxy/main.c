@@ -80,7 +80,8 @@ static struct config *load_or_report(const char *path)
     for (int i = 0; i < cfg->n_errors; i++)
         fprintf(stderr, "%s\n", cfg->errors[i].text);
     if (cfg->n_errors > 0) {
-        fprintf(stderr, "esproxy: %d error%s in %s\n", cfg->n_errors, cfg->n_errors == 1 ? "" : "s", path);
+        if (cfg->n_errors > 1)  /* one error is one line */
+            fprintf(stderr, "esproxy: %d errors in %s\n", cfg->n_errors, path);
         config_free(&cfg);
     }
     return cfg;

@@ -118,6 +118,7 @@ static int runtime_start_role(struct runtime *rt)
 int runtime_run(struct config *cfg)
 {
     struct runtime rt;
+    unsigned errors;
     int rc;
 
     memset(&rt, 0, sizeof(rt));
@@ -152,8 +153,9 @@ int runtime_run(struct config *cfg)
                   uv_strerror(rc));
         rt.exit_code = 1;
         runtime_stop(&rt, "startup_failed");
-    } else if ((rc = runtime_start_role(&rt)) != 0) {
-        log_event(LOG_ERROR, "start_failed", "role=%s error=%s", config_role_name(cfg->role), uv_strerror(rc));
+    } else if ((errors = log_error_count(), rc = runtime_start_role(&rt)) != 0) {
+        if (log_error_count() == errors)     /* the part that failed did not say why */
+            log_event(LOG_ERROR, "start_failed", "role=%s error=%s", config_role_name(cfg->role), uv_strerror(rc));
         rt.exit_code = 1;
         runtime_stop(&rt, "startup_failed");
     } else {
