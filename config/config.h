@@ -131,6 +131,7 @@ struct config {
     enum cfg_log_level log_level;
     char control[CFG_PATH_MAX];
     char keylog[CFG_PATH_MAX];
+    int debug_core_dumps;           /* 1: leave core dumps possible (default: none) */
     struct sockaddr_in metrics;     /* sin_family 0: no metrics endpoint */
 
     struct cfg_tunnel tunnels[CFG_MAX_TUNNELS];

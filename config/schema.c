@@ -55,6 +55,8 @@ const struct schema_key schema_keys[] = {
       NULL, "Sessions held at most while tunnels re-key; more fail at once." },
     { SECT_ESPROXY, "keylog", TYPE_PATH, C(keylog), SZ(struct config, keylog), 0, 0, NULL, "", false, ROLE_BOTH,
       "ESPROXY_KEYLOG", "Debugging aid: write ESP and IKEv2 keys in Wireshark's table formats to this file (mode 0600). Empty = off." },
+    { SECT_ESPROXY, "debug_core_dumps", TYPE_ENUM, C(debug_core_dumps), 0, 0, 0, no_yes, "no", false, ROLE_BOTH,
+      NULL, "Debugging aid: `yes` lets a crash write a core file (keys and passwords in it). By default `run` makes the process non-dumpable (`PR_SET_DUMPABLE` 0: no core, no ptrace by other processes of its user) and sets its core size limit to 0 before it reads the configuration." },
 
     { SECT_TUNNEL, "local", TYPE_IPV4, T(local), 0, 0, 0, NULL, NULL, true, ROLE_BOTH,
       "ESPROXY_TUNNEL_LOCAL", "Our address: outer UDP source and inner TCP source." },

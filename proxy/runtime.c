@@ -17,7 +17,10 @@
 #include "ipsec/tunnel.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -82,6 +85,18 @@ static void runtime_stop(struct runtime *rt, const char *why)
 static void runtime_on_signal(uv_signal_t *h, int signum)
 {
     runtime_stop(h->data, signum == SIGINT ? "SIGINT" : "SIGTERM");
+}
+
+int runtime_core_dumps(bool allow)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_CORE, &rl) != 0)
+        return -errno;
+    rl.rlim_cur = allow ? rl.rlim_max : 0;     /* the hard limit stays: yes must be able to undo no */
+    if (setrlimit(RLIMIT_CORE, &rl) != 0 || prctl(PR_SET_DUMPABLE, allow ? 1 : 0, 0, 0, 0) != 0)
+        return -errno;
+    return 0;
 }
 
 static const char *runtime_addr(const struct sockaddr_in *sa, char *buf, size_t len)
