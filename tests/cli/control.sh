@@ -35,7 +35,7 @@ INI
 # LeakSanitizer cannot run under ptrace: the ASan build runs here without it
 (umask 000; ASAN_OPTIONS=detect_leaks=0 exec strace -f -o "$T/trace" -e trace=umask,bind,chmod,fchmodat "$ESPROXY" run -c "$T/fe.ini" 2>"$T/log") &
 pid=$!
-i=0; while [ ! -S "$T/control.sock" ] && [ $i -lt 500 ]; do sleep 0.01; i=$((i + 1)); done
+i=0; while [ ! -S "$T/control.sock" ] && [ $i -lt 1000 ]; do sleep 0.01; i=$((i + 1)); done
 [ -S "$T/control.sock" ] || { fail "starts" "$(cat "$T/log")"; finish; }
 fe=$(sed -n 's/.*event=started .* pid=\([0-9]*\) .*/\1/p' "$T/log")    # strace is $pid
 mode=$(stat -c %a "$T/control.sock")
