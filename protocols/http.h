@@ -74,8 +74,9 @@ struct http_limits {
 
 struct http_session;
 
-/* lim NULL: defaults. client_ip is copied (used in X-Forwarded-For and
- * Forwarded; anything but an IPv4/IPv6 literal becomes "unknown"). */
+/* lim NULL: defaults. client_ip is copied (used in X-Forwarded-For,
+ * X-Real-IP and Forwarded, which replace the client's own; anything but an
+ * IPv4/IPv6 literal becomes "unknown"). */
 struct http_session *http_session_new(const struct http_limits *lim, const char *client_ip, bool client_tls);
 void http_session_free(struct http_session **s);
 
