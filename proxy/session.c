@@ -116,6 +116,8 @@ void session_counts_get(int proto, struct session_counts *c)
     *c = counts[proto];
 }
 
+static void buf_free(struct buf *b);
+
 static bool buf_append(struct buf *b, const void *data, size_t len)
 {
     if (b->len + len > SESSION_BUF_MAX)
@@ -126,7 +128,7 @@ static bool buf_append(struct buf *b, const void *data, size_t len)
 
         while (cap < b->len + len)
             cap *= 2;
-        p = realloc(b->p, cap);
+        p = proto_secure_grow(b->p, b->cap, b->len, cap);   /* cin and uq may hold credentials */
         if (p == NULL)
             return false;
         b->p = p;
@@ -140,19 +142,17 @@ static bool buf_append(struct buf *b, const void *data, size_t len)
 static void buf_consume(struct buf *b, size_t n)
 {
     if (n >= b->len) {
-        free(b->p);     /* idle sessions keep no buffers */
-        memset(b, 0, sizeof(*b));
+        buf_free(b);    /* idle sessions keep no buffers */
         return;
     }
     memmove(b->p, b->p + n, b->len - n);
     b->len -= n;
+    explicit_bzero(b->p + b->len, n);   /* the consumed bytes' old place */
 }
 
 static void buf_free(struct buf *b)
 {
-    if (b->p != NULL)
-        explicit_bzero(b->p, b->cap);   /* may hold credentials */
-    free(b->p);
+    proto_secure_free(b->p, b->cap);    /* may hold credentials */
     memset(b, 0, sizeof(*b));
 }
 

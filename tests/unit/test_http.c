@@ -787,6 +787,43 @@ static void test_session_freed_mid_request_leaks_nothing(void **state)
     http_session_free(NULL);
 }
 
+static unsigned freed_blocks, freed_dirty;
+
+static void observe_free(const void *p, size_t cap)
+{
+    const uint8_t *b = p;
+
+    freed_blocks++;
+    for (size_t i = 0; i < cap; i++)
+        freed_dirty += b[i] != 0;
+}
+
+/* The head buffer grows while an Authorization header arrives; every block
+ * it leaves behind, and the retry copy, is scrubbed before it is freed. */
+static void test_buffers_holding_authorization_are_scrubbed_when_grown_or_freed(void **state)
+{
+    struct fx *f = fx_new();
+    char head[2048];
+
+    (void)state;
+    snprintf(head, sizeof(head), "GET / HTTP/1.1\r\nHost: a\r\nAuthorization: Basic %0900d\r\n\r\n", 7);
+    freed_blocks = freed_dirty = 0;
+    proto_secure_set_free_observer(observe_free);
+    for (size_t off = 0; off < strlen(head); off += 100) {
+        char part[101];
+
+        snprintf(part, sizeof(part), "%.100s", head + off);
+        cin(f, part);
+    }
+    assert_non_null(strstr(text(&f->o, PA_UPSTREAM), "Authorization: Basic 0000"));
+    assert_true(freed_blocks >= 2);     /* 256 -> 512 -> 1024 bytes of head so far */
+    uin(f, RESP_OK);
+    fx_free(f);
+    assert_true(freed_blocks >= 4);     /* + the head and the retry copy */
+    assert_int_equal(freed_dirty, 0);
+    proto_secure_set_free_observer(NULL);
+}
+
 static void test_partial_head_timeout_is_answered_408_and_closes(void **state)
 {
     struct fx *f = fx_new();
@@ -882,6 +919,7 @@ int main(void)
         cmocka_unit_test(test_malformed_response_is_answered_502),
         cmocka_unit_test(test_pipeline_limit_stops_consuming_until_a_response_completes),
         cmocka_unit_test(test_session_freed_mid_request_leaks_nothing),
+        cmocka_unit_test(test_buffers_holding_authorization_are_scrubbed_when_grown_or_freed),
         cmocka_unit_test(test_partial_head_timeout_is_answered_408_and_closes),
         cmocka_unit_test(test_head_timeout_behind_a_pending_response_comes_after_it),
         cmocka_unit_test(test_complete_head_or_idle_connection_ignores_the_timeout),
