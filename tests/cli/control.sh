@@ -14,29 +14,12 @@ cleanup() {
 trap cleanup EXIT
 MAX=$(sed -n 's/^#define CONTROL_MAX_CONNS *\([0-9]*\).*/\1/p' "$ROOT/proxy/control.h")
 TMO=$(sed -n 's/^#define CONTROL_CONN_TIMEOUT_MS *\([0-9]*\).*/\1/p' "$ROOT/proxy/control.h")
-cat >"$T/fe.ini" <<INI
-[esproxy]
-role = frontend
-control = $T/control.sock
-
-[tunnel main]
-local = 127.0.0.1
-peer = 127.0.0.2
-udp_port = 14750
-local_id = fe.test
-peer_id = mail.test
-psk = control-test-key
-
-[listen imap]
-address = 127.0.0.1:11743
-protocol = imap
-INI
+fe_conf "$T/fe.ini" "$T/control.sock" 14750 "[listen imap]" "address = 127.0.0.1:11743" "protocol = imap"
 
 # LeakSanitizer cannot run under ptrace: the ASan build runs here without it
 (umask 000; ASAN_OPTIONS=detect_leaks=0 exec strace -f -o "$T/trace" -e trace=umask,bind,chmod,fchmodat "$ESPROXY" run -c "$T/fe.ini" 2>"$T/log") &
 pid=$!
-i=0; while [ ! -S "$T/control.sock" ] && [ $i -lt 1000 ]; do sleep 0.01; i=$((i + 1)); done
-[ -S "$T/control.sock" ] || { fail "starts" "$(cat "$T/log")"; finish; }
+wait_socket "$T/control.sock" || { fail "starts" "$(cat "$T/log")"; finish; }
 fe=$(sed -n 's/.*event=started .* pid=\([0-9]*\) .*/\1/p' "$T/log")    # strace is $pid
 mode=$(stat -c %a "$T/control.sock")
 order=$(grep -E "umask\(|bind\(.*control.sock|chmod" "$T/trace" | sed -E 's/^[0-9]+ +//; s/^(umask\([0-7]+\)).*/\1/; s/^(bind|chmod|fchmodat)\(.*/\1/' | tr '\n' ' ')

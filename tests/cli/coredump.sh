@@ -11,28 +11,11 @@ cleanup() { [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; rm -rf "$T"; }
 trap cleanup EXIT
 chmod 755 "$T"
 mkdir "$T/run" && chown nobody "$T/run"
-echo core-test-key >"$T/psk" && chmod 644 "$T/psk"
 pattern=$(cat /proc/sys/kernel/core_pattern)
 
 conf() {
-    cat >"$T/fe.ini" <<INI
-[esproxy]
-role = frontend
-control = $T/run/control.sock
-debug_core_dumps = $1
-
-[tunnel main]
-local = 127.0.0.1
-peer = 127.0.0.2
-udp_port = 14748
-local_id = fe.test
-peer_id = mail.test
-psk_file = $T/psk
-
-[listen imap]
-address = 127.0.0.1:11543
-protocol = imap
-INI
+    FE_ESPROXY_LINES="debug_core_dumps = $1" fe_conf "$T/fe.ini" "$T/run/control.sock" 14748 \
+        "[listen imap]" "address = 127.0.0.1:11543" "protocol = imap"
 }
 
 # start: as nobody in $T/run, with the shell allowing core files
@@ -41,7 +24,7 @@ start() {
     (cd "$T/run" && ulimit -c unlimited && exec setpriv --reuid=nobody --regid=nogroup --clear-groups \
         "$ESPROXY" run -c "$T/fe.ini" 2>"$T/log") &
     pid=$!
-    i=0; while [ ! -S "$T/run/control.sock" ] && [ $i -lt 300 ]; do sleep 0.01; i=$((i + 1)); done
+    wait_socket "$T/run/control.sock"
 }
 
 # crash: SIGSEGV, then the exit status and any core file

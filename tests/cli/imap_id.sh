@@ -10,27 +10,10 @@ pid=
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null && sleep 0.3 && kill -9 "$pid" 2>/dev/null; rm -rf "$T"; }
 trap cleanup EXIT
 
-cat >"$T/fe.ini" <<INI
-[esproxy]
-role = frontend
-control = $T/control.sock
-
-[tunnel main]
-local = 127.0.0.1
-peer = 127.0.0.2
-udp_port = 14745
-local_id = fe.test
-peer_id = mail.test
-psk = imap-id-test-key
-
-[listen imap]
-address = 127.0.0.1:11243
-protocol = imap
-INI
+fe_conf "$T/fe.ini" "$T/control.sock" 14745 "[listen imap]" "address = 127.0.0.1:11243" "protocol = imap"
 "$ESPROXY" run -c "$T/fe.ini" >/dev/null 2>"$T/log" &
 pid=$!
-i=0; while [ ! -S "$T/control.sock" ] && [ $i -lt 300 ]; do sleep 0.01; i=$((i + 1)); done
-[ -S "$T/control.sock" ] || { fail "frontend starts" "$(cat "$T/log")"; finish; }
+wait_socket "$T/control.sock" || { fail "frontend starts" "$(cat "$T/log")"; finish; }
 
 python3 - <<'PY' >"$T/out" 2>&1
 import imaplib

@@ -14,48 +14,16 @@ trap cleanup EXIT
 TIMEOUT_S=2
 IDLE_S=30
 DRIP_MS=250
-cat >"$T/fe.ini" <<INI
-[esproxy]
-role = frontend
-control = $T/control.sock
-
-[tunnel main]
-local = 127.0.0.1
-peer = 127.0.0.2
-udp_port = 14743
-local_id = fe.test
-peer_id = mail.test
-psk = preauth-test-key
-
-[listen pop3]
-address = 127.0.0.1:11043
-protocol = pop3
-preauth_timeout_s = $TIMEOUT_S
-preauth_idle_s = $IDLE_S
-
-[listen imap]
-address = 127.0.0.1:11143
-protocol = imap
-preauth_timeout_s = $TIMEOUT_S
-preauth_idle_s = $IDLE_S
-
-[listen http]
-address = 127.0.0.1:18043
-protocol = http
-preauth_timeout_s = $TIMEOUT_S
-preauth_idle_s = $IDLE_S
-
-[listen http_idle]
-address = 127.0.0.1:18143
-protocol = http
-preauth_timeout_s = $TIMEOUT_S
-preauth_idle_s = 1
-INI
+listener() {   # NAME PORT PROTOCOL IDLE_S
+    printf '[listen %s]\naddress = 127.0.0.1:%s\nprotocol = %s\npreauth_timeout_s = %s\npreauth_idle_s = %s\n\n' \
+        "$1" "$2" "$3" "$TIMEOUT_S" "$4"
+}
+fe_conf "$T/fe.ini" "$T/control.sock" 14743 "$(listener pop3 11043 pop3 $IDLE_S)" "$(listener imap 11143 imap $IDLE_S)" \
+    "$(listener http 18043 http $IDLE_S)" "$(listener http_idle 18143 http 1)"
 
 "$ESPROXY" run -c "$T/fe.ini" >/dev/null 2>"$T/log" &
 pid=$!
-i=0; while [ ! -S "$T/control.sock" ] && [ $i -lt 300 ]; do sleep 0.01; i=$((i + 1)); done
-[ -S "$T/control.sock" ] || { fail "frontend starts" "$(cat "$T/log")"; finish; }
+wait_socket "$T/control.sock" || { fail "frontend starts" "$(cat "$T/log")"; finish; }
 
 # drip PORT PREFIX: prints "MS LINE | LINE..." (what the server sent) once
 # it closes (MS from connect), or "open ..." after 3 x the deadline.
