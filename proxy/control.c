@@ -200,6 +200,7 @@ int control_start(uv_loop_t *loop, const struct status_source *src, struct contr
 {
     const struct config *cfg = src->cfg;
     struct control *ctl = calloc(1, sizeof(*ctl));
+    mode_t old_mask;
     int rc;
 
     if (ctl == NULL)
@@ -214,8 +215,6 @@ int control_start(uv_loop_t *loop, const struct status_source *src, struct contr
             free(ctl);
             return UV_EADDRINUSE;
         }
-        mode_t old_mask;
-
         unlink(ctl->path);
         uv_pipe_init(loop, &ctl->server, 0);
         ctl->server.data = ctl;
