@@ -103,6 +103,7 @@ struct cfg_listener {
     unsigned max_header_bytes;
     unsigned max_auth_failures;
     unsigned preauth_idle_s;
+    unsigned preauth_timeout_s;     /* absolute pre-login deadline (HTTP: per request head) */
     unsigned idle_s;
     unsigned output_buffer;         /* client output high watermark, bytes */
 };
@@ -131,6 +132,7 @@ struct config {
     enum cfg_log_level log_level;
     char control[CFG_PATH_MAX];
     char keylog[CFG_PATH_MAX];
+    int debug_core_dumps;           /* 1: leave core dumps possible (default: none) */
     struct sockaddr_in metrics;     /* sin_family 0: no metrics endpoint */
 
     struct cfg_tunnel tunnels[CFG_MAX_TUNNELS];

@@ -62,10 +62,8 @@ void cfg_routes_load(struct load_ctx *ctx)
     if (file[0] == '\0')
         return;
     fp = fopen(file, "r");
-    if (fp == NULL) {
-        cfg_error_file(ctx, file, 0, "cannot read: %s", strerror(errno));
-        return;
-    }
+    if (fp == NULL)
+        return;     /* the map key's file check named the cause already */
     while (fgets(buf, sizeof(buf), fp) != NULL) {
         char key[300], tunnel[CFG_NAME_MAX + 8], extra[8];
         char *hash = strchr(buf, '#');

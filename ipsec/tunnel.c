@@ -10,6 +10,7 @@
 
 #include <arpa/inet.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 #include <time.h>
 
@@ -414,7 +415,8 @@ int tunnel_mgr_open(struct tunnel_mgr **m_r, uv_loop_t *loop, const struct tunne
     }
     if (cfg->keylog != NULL && cfg->keylog[0] != '\0') {
         if (keylog_open(&m->kl, cfg->keylog) != 0) {
-            ipsec_log(IPSEC_LOG_ERROR, "event=keylog_open_failed");
+            ipsec_log(IPSEC_LOG_ERROR, "event=keylog_open_failed path=\"%s\" error=\"%s\"", cfg->keylog,
+                      strerror(errno));
             esp_sadb_free(&m->db);
             free(m);
             return UV_EACCES;

@@ -15,7 +15,7 @@ DEMO_PKGS="iproute2 procps util-linux curl dovecot-imapd dovecot-pop3d nginx-lig
 # the fuzzers
 FUZZ_PKGS="clang libclang-rt-14-dev"
 # everything else the tests run
-TEST_PKGS="python3 python3-prometheus-client tshark tcpdump openssl fetchmail isync git
+TEST_PKGS="python3 python3-prometheus-client tshark tcpdump openssl fetchmail isync git strace
  strongswan-charon strongswan-swanctl libcharon-extra-plugins libstrongswan-standard-plugins
  libstrongswan-extra-plugins haproxy keepalived arping podman buildah netavark aardvark-dns slirp4netns
  fuse-overlayfs uidmap iptables runc docker-compose debootstrap zstd nodejs chromium user-mode-linux"

@@ -33,7 +33,7 @@ int http__buf_append(struct http__buf *b, const void *p, size_t n)
 
         while (cap < b->len + n)
             cap *= 2;
-        np = realloc(b->p, cap);
+        np = proto_secure_grow(b->p, b->cap, b->len, cap);  /* heads carry Authorization */
         if (np == NULL)
             return -1;
         b->p = np;
@@ -46,7 +46,7 @@ int http__buf_append(struct http__buf *b, const void *p, size_t n)
 
 void http__buf_free(struct http__buf *b)
 {
-    free(b->p);
+    proto_secure_free(b->p, b->cap);
     memset(b, 0, sizeof(*b));
 }
 
@@ -75,8 +75,10 @@ void http__pop(struct http_session *s)
 
 void http__flush_up(struct http_session *s)
 {
-    if (s->up_batch.len > 0)
+    if (s->up_batch.len > 0) {
         proto_out_add(s->out, PA_UPSTREAM, s->up_batch.p, s->up_batch.len);
+        explicit_bzero(s->up_batch.p, s->up_batch.len);     /* forwarded heads: Authorization */
+    }
     s->up_batch.len = 0;
     s->up_req_start = HTTP__NOT_IN_BATCH;
     if (s->up_batch.cap > HTTP__BATCH_KEEP)
@@ -120,6 +122,7 @@ static const char *status_text(int status)
 {
     switch (status) {
     case 400: return "Bad Request";
+    case 408: return "Request Timeout";
     case 431: return "Request Header Fields Too Large";
     case 501: return "Not Implemented";
     case 502: return "Bad Gateway";
@@ -287,6 +290,8 @@ bool http_idle(const struct http_session *s)
 
 static void head_reset(struct http_session *s)
 {
+    if (s->head.p != NULL)
+        explicit_bzero(s->head.p, s->head.len);     /* Authorization of the last head */
     s->head.len = 0;
     s->scan_cr = s->scan_lead_cr = false;
     s->scan_line_len = 0;
@@ -538,6 +543,20 @@ long http_client_input(struct http_session *s, const uint8_t *buf, size_t len, s
     if (s->closed)
         off = len;      /* the rest is swallowed */
     return out->oom ? -1 : (long)off;
+}
+
+bool http_head_partial(const struct http_session *s)
+{
+    return !s->closed && s->rx_state == HTTP_RX_HEAD && (s->head.len > 0 || s->scan_lead_cr);
+}
+
+void http_request_timeout(struct http_session *s, struct proto_out *out)
+{
+    s->out = out;
+    if (!http_head_partial(s))
+        return;
+    client_reject(s, 408, "request_timeout");
+    http__flush_up(s);
 }
 
 void http_client_eof(struct http_session *s, struct proto_out *out)

@@ -74,8 +74,9 @@ struct http_limits {
 
 struct http_session;
 
-/* lim NULL: defaults. client_ip is copied (used in X-Forwarded-For and
- * Forwarded; anything but an IPv4/IPv6 literal becomes "unknown"). */
+/* lim NULL: defaults. client_ip is copied (used in X-Forwarded-For,
+ * X-Real-IP and Forwarded, which replace the client's own; anything but an
+ * IPv4/IPv6 literal becomes "unknown"). */
 struct http_session *http_session_new(const struct http_limits *lim, const char *client_ip, bool client_tls);
 void http_session_free(struct http_session **s);
 
@@ -87,5 +88,11 @@ void http_upstream_error(struct http_session *s, enum proto_upstream_error e, st
 void http_client_eof(struct http_session *s, struct proto_out *out);
 /* No request in flight and none partly received (for keep-alive idle timers). */
 bool http_idle(const struct http_session *s);
+/* A request head has started and is not complete yet (the proxy's
+ * per-head deadline runs while this is true). */
+bool http_head_partial(const struct http_session *s);
+/* The head's deadline passed: 408 Request Timeout and close, after the
+ * responses still due on the connection (a partial head is dropped). */
+void http_request_timeout(struct http_session *s, struct proto_out *out);
 
 #endif

@@ -1,7 +1,13 @@
 /*
  * Request heads: the checks that keep request smuggling shapes away from
  * the back-end, and the forwarded form of a head (hop-by-hop headers
- * dropped, X-Forwarded-For / Forwarded / X-Forwarded-Proto added).
+ * dropped, X-Forwarded-For / Forwarded / X-Real-IP / X-Forwarded-Proto set).
+ *
+ * Forwarding headers: esproxy is the edge, every client is untrusted, so
+ * whatever X-Forwarded-For, Forwarded, X-Real-IP or X-Forwarded-Proto a
+ * client sends is dropped and replaced by our own, naming the address the
+ * connection came from; a client cannot make the back-end log, rate-limit
+ * or allow-list another address.
  *
  * The raw line syntax (CRLF only, no obs-fold, no NUL, size) was already
  * enforced by the scanner in http.c and the grammar by llhttp; here the
@@ -193,7 +199,7 @@ int http__head_check(struct http_session *s, struct http__req *r, const char **w
 static bool header_dropped(const struct http_session *s, const struct http__req *r, const struct http__header *h)
 {
     static const char *const hop[] = { "connection", "keep-alive", "proxy-connection", "te",
-                                       "x-forwarded-proto", "x-forwarded-for", "forwarded" };
+                                       "x-forwarded-proto", "x-forwarded-for", "forwarded", "x-real-ip" };
     static const char *const must_pass[] = { "content-length", "transfer-encoding", "host" };
 
     for (size_t i = 0; i < sizeof(hop) / sizeof(hop[0]); i++)
@@ -210,22 +216,6 @@ static bool header_dropped(const struct http_session *s, const struct http__req 
 static int put(struct http__buf *b, const char *str)
 {
     return http__buf_append(b, str, strlen(str));
-}
-
-/* All values of one header joined with ", " (X-Forwarded-For, Forwarded). */
-static int put_joined(const struct http_session *s, struct http__buf *b, const char *name)
-{
-    int rc = 0;
-
-    for (size_t i = 0; i < s->nhdr; i++) {
-        const struct http__header *h = &s->hdr[i];
-
-        if (!hname_is(s, h, name) || h->val_len == 0)
-            continue;
-        rc |= http__buf_append(b, hval(s, h), h->val_len);
-        rc |= put(b, ", ");
-    }
-    return rc;
 }
 
 int http__head_serialize(struct http_session *s, const struct http__req *r, struct http__buf *b)
@@ -257,10 +247,10 @@ int http__head_serialize(struct http_session *s, const struct http__req *r, stru
     else if (llhttp_get_http_minor(&s->req) == 0)
         rc |= put(b, "Connection: keep-alive\r\n");
     rc |= put(b, "X-Forwarded-For: ");
-    rc |= put_joined(s, b, "x-forwarded-for");
+    rc |= put(b, s->client_ip);
+    rc |= put(b, "\r\nX-Real-IP: ");
     rc |= put(b, s->client_ip);
     rc |= put(b, "\r\nForwarded: ");
-    rc |= put_joined(s, b, "forwarded");
     rc |= put(b, v6 ? "for=\"[" : "for=");
     rc |= put(b, s->client_ip);
     rc |= put(b, v6 ? "]\";proto=" : ";proto=");

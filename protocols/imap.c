@@ -250,7 +250,7 @@ static void imap_tok_add(struct imap_cmd *c, enum imap_tok_type type, const uint
         imap_cmd_fail(c, "%s BAD Out of memory", imap_tag_or_star(c));
         return;
     }
-    c->tok[c->ntok++] = (struct imap_tok){ type, c->len, n };
+    c->tok[c->ntok++] = (struct imap_tok){ type, (uint32_t)c->len, (uint32_t)n };
     if (n > 0)
         memcpy(c->buf + c->len, p, n);
     c->len += n;
@@ -396,21 +396,40 @@ static bool imap_tok_is_string(const struct imap_tok *t)
     return t->type == TK_ATOM || t->type == TK_QUOTED || t->type == TK_LITERAL;
 }
 
+static bool imap_tok_is_nil(const struct imap_cmd *c, const struct imap_tok *t)
+{
+    return t->type == TK_ATOM && t->len == 3 && strncasecmp((char *)c->buf + t->off, "NIL", 3) == 0;
+}
+
+/* RFC 2971: ID NIL, or ID (field value ...) with its size bounds. The
+ * client's ID is answered here, not forwarded: the back-end gets its own
+ * login from us. */
 static void imap_cmd_id(struct imap_session *s, struct proto_out *out)
 {
     struct imap_cmd *c = &s->cmd;
-    bool ok = false;
+    unsigned pairs = c->ntok >= 2 ? (c->ntok - 2) / 2 : 0;
+    bool ok = false, bounded = true;
 
     if (c->ntok == 1)
-        ok = c->tok[0].type == TK_ATOM && c->tok[0].len == 3 &&
-             strncasecmp((char *)c->buf + c->tok[0].off, "NIL", 3) == 0;
-    else if (c->ntok >= 2 && c->tok[0].type == TK_LPAREN && c->tok[c->ntok - 1].type == TK_RPAREN) {
+        ok = imap_tok_is_nil(c, &c->tok[0]);
+    else if (c->ntok >= 2 && c->ntok % 2 == 0 && c->tok[0].type == TK_LPAREN &&
+             c->tok[c->ntok - 1].type == TK_RPAREN) {
         ok = true;
-        for (unsigned i = 1; i + 1 < c->ntok; i++)
-            ok = ok && imap_tok_is_string(&c->tok[i]);
+        for (unsigned i = 1; i + 1 < c->ntok; i += 2) {
+            const struct imap_tok *f = &c->tok[i], *v = &c->tok[i + 1];
+
+            ok = ok && imap_tok_is_string(f) && !imap_tok_is_nil(c, f) && imap_tok_is_string(v);
+            bounded = bounded && f->len <= IMAP_ID_FIELD_MAX &&
+                      (v->len <= IMAP_ID_VALUE_MAX || imap_tok_is_nil(c, v));
+        }
     }
     if (!ok) {
         imap__reply(out, "%s BAD Invalid ID arguments\r\n", c->tag);
+        return;
+    }
+    if (!bounded || pairs > IMAP_ID_PAIRS_MAX) {
+        imap__reply(out, "%s BAD ID beyond RFC 2971 limits (%u pairs, fields %u and values %u octets)\r\n",
+                    c->tag, IMAP_ID_PAIRS_MAX, IMAP_ID_FIELD_MAX, IMAP_ID_VALUE_MAX);
         return;
     }
     imap__reply(out, "* ID (\"name\" \"esproxy\")\r\n");
@@ -626,6 +645,30 @@ static void imap_auth_line(struct imap_session *s, const uint8_t *p, size_t n, s
         imap_auth_plain(s, tag, p, n, out);
 }
 
+/* Is the command being read an ID? p/n: the start of its first line. */
+static bool imap_reading_id(const struct imap_session *s, const uint8_t *p, size_t n)
+{
+    size_t i = 0;
+
+    if (s->state != IS_COMMAND)
+        return false;
+    if (s->cmd.continuation)
+        return strcmp(s->cmd.name, "ID") == 0;
+    while (i < n && i <= IMAP_TAG_MAX && imap_is_tag_char(p[i]))
+        i++;
+    return i > 0 && i + 3 < n && p[i] == ' ' && strncasecmp((const char *)p + i + 1, "ID", 2) == 0 &&
+           (p[i + 3] == ' ' || p[i + 3] == '\r' || p[i + 3] == '\n');
+}
+
+/* The longest line allowed for the command being read: max_line, or for an
+ * ID the most RFC 2971 allows (imaptest sends a 31,807-byte one). */
+static size_t imap_line_limit(const struct imap_session *s, const uint8_t *p, size_t n)
+{
+    if (s->lim.max_line < IMAP_ID_LINE_MAX && imap_reading_id(s, p, n))
+        return IMAP_ID_LINE_MAX;
+    return s->lim.max_line;
+}
+
 /* One line (command fragment or AUTHENTICATE response): bytes used, 0 = wait. */
 static size_t imap_line_read(struct imap_session *s, const uint8_t *p, size_t n, struct proto_out *out)
 {
@@ -634,7 +677,7 @@ static size_t imap_line_read(struct imap_session *s, const uint8_t *p, size_t n,
     size_t content = linelen > 0 && p[linelen - 1] == '\r' ? linelen - 1 : linelen;
     size_t before = s->state == IS_AUTH_CONT ? 0 : s->cmd.line_total;
 
-    if (before + content > s->lim.max_line) {
+    if (before + content > s->lim.max_line && before + content > imap_line_limit(s, p, n)) {
         imap__reply(out, "* BAD Line too long\r\n");
         imap__close(s, out);
         return n;

@@ -8,9 +8,18 @@
 #include "protocols/imap.h"
 
 #define IMAP_TAG_MAX      64
-#define IMAP_MAX_TOKENS   32
+#define IMAP_MAX_TOKENS   64        /* an RFC 2971 ID: 30 pairs in parentheses */
 #define IMAP_ERR_MAX      (IMAP_TAG_MAX + 128)
 #define IMAP_USER_MAX     256       /* struct proto_action.user */
+
+/* RFC 2971 §3.3: field strings up to 30 octets, values up to 1024, at most
+ * 30 pairs. An ID line may be this long whatever max_line says: every
+ * string quoted with each octet escaped, tag and parentheses around. */
+#define IMAP_ID_FIELD_MAX 30
+#define IMAP_ID_VALUE_MAX 1024
+#define IMAP_ID_PAIRS_MAX 30
+#define IMAP_ID_LINE_MAX  (IMAP_TAG_MAX + sizeof(" ID ()") + \
+                           IMAP_ID_PAIRS_MAX * (2 * (2 + 1) + 2 * IMAP_ID_FIELD_MAX + 2 * IMAP_ID_VALUE_MAX))
 
 enum imap_state {
     IS_NEW,         /* imap_start not called yet */
@@ -26,9 +35,9 @@ enum imap_state {
 
 enum imap_tok_type { TK_ATOM, TK_QUOTED, TK_LITERAL, TK_LPAREN, TK_RPAREN };
 
-struct imap_tok {
+struct imap_tok {                  /* 12 bytes: lines and literals are far below 4 GiB */
     enum imap_tok_type type;
-    size_t off, len;
+    uint32_t off, len;
 };
 
 struct imap_cmd {

@@ -80,6 +80,18 @@ struct proto_limits {
 #define PROTO_DEFAULT_MAX_LITERAL   65536
 #define PROTO_DEFAULT_AUTH_FAILURES 3
 
+/* Memory that may hold credentials (client input before login, upstream
+ * LOGIN/PASS commands, HTTP heads with Authorization). proto_secure_grow
+ * moves used bytes of old (capacity old_cap) into a new block of new_cap
+ * bytes, scrubs and frees the old one (realloc could leave a copy behind);
+ * on failure it returns NULL and old is untouched. proto_secure_free scrubs
+ * cap bytes, then frees; NULL is fine. */
+void *proto_secure_grow(void *old, size_t old_cap, size_t used, size_t new_cap);
+void proto_secure_free(void *p, size_t cap);
+/* Tests: called with every block proto_secure_free is about to free (already
+ * scrubbed); NULL turns it off. */
+void proto_secure_set_free_observer(void (*fn)(const void *p, size_t cap));
+
 /* Small shared helpers (protocols/proto_util.c). */
 /* RFC 4648 base64; decode returns the length or -1 on invalid input. */
 long proto_base64_decode(const char *in, size_t len, uint8_t *out, size_t cap);

@@ -6,6 +6,35 @@
 #include <stdlib.h>
 #include <string.h>
 
+static void (*secure_free_observer)(const void *p, size_t cap);
+
+void proto_secure_set_free_observer(void (*fn)(const void *p, size_t cap))
+{
+    secure_free_observer = fn;
+}
+
+void proto_secure_free(void *p, size_t cap)
+{
+    if (p == NULL)
+        return;
+    explicit_bzero(p, cap);
+    if (secure_free_observer != NULL)
+        secure_free_observer(p, cap);
+    free(p);
+}
+
+void *proto_secure_grow(void *old, size_t old_cap, size_t used, size_t new_cap)
+{
+    uint8_t *p = malloc(new_cap);
+
+    if (p == NULL)
+        return NULL;
+    if (used > 0)
+        memcpy(p, old, used);
+    proto_secure_free(old, old_cap);
+    return p;
+}
+
 void proto_out_init(struct proto_out *o)
 {
     memset(o, 0, sizeof(*o));

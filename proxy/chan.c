@@ -387,6 +387,7 @@ static void chan_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         chan__tls_pump(c);
         break;
     }
+    explicit_bzero(buf->base, (size_t)n);   /* the shared read buffer: a password stays no longer */
 }
 
 

@@ -172,6 +172,7 @@ void chan__tls_pump(struct chan *c)
 
         if (n > 0) {
             c->cb->data(c, chan_plainbuf, (size_t)n);
+            explicit_bzero(chan_plainbuf, (size_t)n);   /* may be a password */
         } else if (n == MBEDTLS_ERR_SSL_WANT_READ) {
             break;
         } else if (n == 0 || n == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY ||

@@ -1,3 +1,11 @@
+/*
+ * Control socket server. The socket is created with mode 0660 (umask set
+ * around bind, so it is never reachable with a wider mode). A connection
+ * sends one command line of at most CONTROL_CMD_MAX - 1 bytes and gets one
+ * reply; at most CONTROL_MAX_CONNS connections are served at once (more are
+ * closed at accept), and each lives at most CONTROL_CONN_TIMEOUT_MS from
+ * accept, whether it is silent or does not read its reply.
+ */
 #include "proxy/control.h"
 #include "proxy/log.h"
 #include "proxy/metrics.h"
@@ -17,14 +25,17 @@ struct control {
     uv_pipe_t server;
     const struct status_source *src;
     char path[CFG_PATH_MAX];
+    unsigned conns;
 };
 
 struct control_conn {
     uv_pipe_t pipe;
+    uv_timer_t timer;
     struct control *ctl;
     char cmd[CONTROL_CMD_MAX];
     size_t used;
     int replied;
+    int handles;            /* open handles; freed when both closed */
 };
 
 struct control_write {
@@ -34,19 +45,37 @@ struct control_write {
 
 static void control_conn_closed(uv_handle_t *h)
 {
-    free(h->data);
+    struct control_conn *c = h->data;
+
+    if (--c->handles > 0)
+        return;
+    c->ctl->conns--;
+    free(c);
+}
+
+static void control_conn_close(struct control_conn *c)
+{
+    if (!uv_is_closing((uv_handle_t *)&c->pipe))
+        uv_close((uv_handle_t *)&c->pipe, control_conn_closed);
+    if (!uv_is_closing((uv_handle_t *)&c->timer))
+        uv_close((uv_handle_t *)&c->timer, control_conn_closed);
+}
+
+static void control_conn_timeout(uv_timer_t *t)
+{
+    log_event(LOG_INFO, "control_timeout", "after_ms=%u", CONTROL_CONN_TIMEOUT_MS);
+    control_conn_close(t->data);
 }
 
 static void control_conn_written(uv_write_t *req, int status)
 {
     struct control_write *w = (struct control_write *)req;
-    uv_handle_t *h = (uv_handle_t *)req->handle;
+    struct control_conn *c = req->handle->data;
 
     (void)status;
     free(w->text);
     free(w);
-    if (!uv_is_closing(h))
-        uv_close(h, control_conn_closed);
+    control_conn_close(c);
 }
 
 static void control_conn_reply(struct control_conn *c, char *text)
@@ -59,7 +88,7 @@ static void control_conn_reply(struct control_conn *c, char *text)
     if (w == NULL || text == NULL) {
         free(w);
         free(text);
-        uv_close((uv_handle_t *)&c->pipe, control_conn_closed);
+        control_conn_close(c);
         return;
     }
     w->text = text;
@@ -67,7 +96,7 @@ static void control_conn_reply(struct control_conn *c, char *text)
     if (uv_write(&w->req, (uv_stream_t *)&c->pipe, &buf, 1, control_conn_written) != 0) {
         free(w->text);
         free(w);
-        uv_close((uv_handle_t *)&c->pipe, control_conn_closed);
+        control_conn_close(c);
     }
 }
 
@@ -85,6 +114,11 @@ static void control_conn_command(struct control_conn *c)
     else
         reply = strdup("error: unknown command (try: status, status json, metrics)\n");
     control_conn_reply(c, reply);
+}
+
+static void control_server_closed(uv_handle_t *h)
+{
+    free(h->data);
 }
 
 static void control_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -106,7 +140,7 @@ static void control_conn_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
             control_conn_command(c);
             return;
         }
-        uv_close((uv_handle_t *)s, control_conn_closed);
+        control_conn_close(c);
         return;
     }
     c->used += (size_t)n;
@@ -128,11 +162,23 @@ static void control_on_connection(uv_stream_t *server, int status)
     if (c == NULL)
         return;
     c->ctl = ctl;
+    ctl->conns++;
+    c->handles = 2;
     uv_pipe_init(server->loop, &c->pipe, 0);
-    c->pipe.data = c;
-    if (uv_accept(server, (uv_stream_t *)&c->pipe) != 0 ||
-        uv_read_start((uv_stream_t *)&c->pipe, control_alloc, control_conn_read) != 0)
-        uv_close((uv_handle_t *)&c->pipe, control_conn_closed);
+    uv_timer_init(server->loop, &c->timer);
+    c->pipe.data = c->timer.data = c;
+    if (uv_accept(server, (uv_stream_t *)&c->pipe) != 0) {
+        control_conn_close(c);
+        return;
+    }
+    if (ctl->conns > CONTROL_MAX_CONNS) {
+        log_event(LOG_WARN, "control_refused", "reason=connection_limit limit=%u", CONTROL_MAX_CONNS);
+        control_conn_close(c);
+        return;
+    }
+    uv_timer_start(&c->timer, control_conn_timeout, CONTROL_CONN_TIMEOUT_MS, 0);
+    if (uv_read_start((uv_stream_t *)&c->pipe, control_alloc, control_conn_read) != 0)
+        control_conn_close(c);
 }
 
 static int control_mkdir_parent(const char *path)
@@ -154,6 +200,7 @@ int control_start(uv_loop_t *loop, const struct status_source *src, struct contr
 {
     const struct config *cfg = src->cfg;
     struct control *ctl = calloc(1, sizeof(*ctl));
+    mode_t old_mask;
     int rc;
 
     if (ctl == NULL)
@@ -171,13 +218,13 @@ int control_start(uv_loop_t *loop, const struct status_source *src, struct contr
         unlink(ctl->path);
         uv_pipe_init(loop, &ctl->server, 0);
         ctl->server.data = ctl;
+        old_mask = umask(0117);     /* created 0660, never wider for a moment */
         rc = uv_pipe_bind(&ctl->server, ctl->path);
-        if (rc == 0) {
-            chmod(ctl->path, 0660);
+        umask(old_mask);
+        if (rc == 0)
             rc = uv_listen((uv_stream_t *)&ctl->server, 16, control_on_connection);
-        }
         if (rc != 0) {
-            uv_close((uv_handle_t *)&ctl->server, control_conn_closed);
+            uv_close((uv_handle_t *)&ctl->server, control_server_closed);
             return rc;
         }
     }
@@ -187,11 +234,6 @@ int control_start(uv_loop_t *loop, const struct status_source *src, struct contr
     }
     *ctl_r = ctl;
     return 0;
-}
-
-static void control_server_closed(uv_handle_t *h)
-{
-    free(h->data);
 }
 
 void control_stop(struct control **ctlp)

@@ -13,6 +13,9 @@
 #include "config/config.h"
 #include "proxy/status.h"
 
+#define CONTROL_MAX_CONNS        16      /* served at once; more are closed at accept */
+#define CONTROL_CONN_TIMEOUT_MS  5000    /* a connection's whole life, command to reply */
+
 struct control;
 
 /* Returns 0 or a negative libuv error; *ctl_r is set on success. */

@@ -222,12 +222,13 @@ static void frontend_limits(struct fe_listener *l)
 
 static int frontend_listen(struct frontend *fe, struct fe_listener *l)
 {
-    char err[512], q[64];
+    char err[512], qerr[600], q[64];
     int rc;
 
     frontend_limits(l);
     if (l->cfg->tls != CFG_TLS_NONE && tls_server_new(&l->tls, l->cfg->cert, l->cfg->key, err, sizeof(err)) != 0) {
-        log_event(LOG_ERROR, "tls_setup_failed", "listener=%s error=%s", l->cfg->name, log_quote(err, err, sizeof(err)));
+        log_event(LOG_ERROR, "tls_setup_failed", "listener=%s error=%s", l->cfg->name,
+                  log_quote(err, qerr, sizeof(qerr)));
         return UV_EINVAL;
     }
     uv_tcp_init(fe->loop, &l->server);

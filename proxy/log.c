@@ -21,6 +21,13 @@ enum log_level log_level_get(void)
     return log_level_max;
 }
 
+static unsigned log_errors;
+
+unsigned log_error_count(void)
+{
+    return log_errors;
+}
+
 static void log_line(enum log_level level, const char *event, const char *rest)
 {
     struct timeval tv;
@@ -28,6 +35,8 @@ static void log_line(enum log_level level, const char *event, const char *rest)
     char ts[32];
     FILE *out = log_out ? log_out : stderr;
 
+    if (level == LOG_ERROR)
+        log_errors++;
     gettimeofday(&tv, NULL);
     gmtime_r(&tv.tv_sec, &tm);
     strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);

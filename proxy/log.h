@@ -15,6 +15,9 @@ enum log_level { LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 };
 
 void log_init(enum log_level level, FILE *out);
 enum log_level log_level_get(void);
+/* Error-level events logged so far: a caller can tell whether a failure
+ * below it already named its cause (startup logs one line per failure). */
+unsigned log_error_count(void);
 /* event: a short word; fmt: further key=value pairs (may be NULL). */
 void log_event(enum log_level level, const char *event, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

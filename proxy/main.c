@@ -80,7 +80,8 @@ static struct config *load_or_report(const char *path)
     for (int i = 0; i < cfg->n_errors; i++)
         fprintf(stderr, "%s\n", cfg->errors[i].text);
     if (cfg->n_errors > 0) {
-        fprintf(stderr, "esproxy: %d error%s in %s\n", cfg->n_errors, cfg->n_errors == 1 ? "" : "s", path);
+        if (cfg->n_errors > 1)  /* one error is one line */
+            fprintf(stderr, "esproxy: %d errors in %s\n", cfg->n_errors, path);
         config_free(&cfg);
     }
     return cfg;
@@ -112,9 +113,19 @@ static int cmd_run(int argc, char **argv)
 
     if (rc != 0)
         return rc;
+    /* before the configuration (keys) is read; debug_core_dumps undoes it */
+    if ((rc = runtime_core_dumps(false)) != 0) {
+        fprintf(stderr, "esproxy: cannot disable core dumps: %s\n", strerror(-rc));
+        return 1;
+    }
     cfg = load_or_report(path);
     if (cfg == NULL)
         return EXIT_USAGE;
+    if (cfg->debug_core_dumps && (rc = runtime_core_dumps(true)) != 0) {
+        fprintf(stderr, "esproxy: debug_core_dumps: %s\n", strerror(-rc));
+        config_free(&cfg);
+        return 1;
+    }
     log_init((enum log_level)cfg->log_level, stderr);
     ipsec_log_set_sink(log_ipsec_sink);
     rc = runtime_run(cfg);

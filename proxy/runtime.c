@@ -17,7 +17,10 @@
 #include "ipsec/tunnel.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -84,6 +87,18 @@ static void runtime_on_signal(uv_signal_t *h, int signum)
     runtime_stop(h->data, signum == SIGINT ? "SIGINT" : "SIGTERM");
 }
 
+int runtime_core_dumps(bool allow)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_CORE, &rl) != 0)
+        return -errno;
+    rl.rlim_cur = allow ? rl.rlim_max : 0;     /* the hard limit stays: yes must be able to undo no */
+    if (setrlimit(RLIMIT_CORE, &rl) != 0 || prctl(PR_SET_DUMPABLE, allow ? 1 : 0, 0, 0, 0) != 0)
+        return -errno;
+    return 0;
+}
+
 static const char *runtime_addr(const struct sockaddr_in *sa, char *buf, size_t len)
 {
     char ip[INET_ADDRSTRLEN];
@@ -118,6 +133,7 @@ static int runtime_start_role(struct runtime *rt)
 int runtime_run(struct config *cfg)
 {
     struct runtime rt;
+    unsigned errors;
     int rc;
 
     memset(&rt, 0, sizeof(rt));
@@ -152,8 +168,9 @@ int runtime_run(struct config *cfg)
                   uv_strerror(rc));
         rt.exit_code = 1;
         runtime_stop(&rt, "startup_failed");
-    } else if ((rc = runtime_start_role(&rt)) != 0) {
-        log_event(LOG_ERROR, "start_failed", "role=%s error=%s", config_role_name(cfg->role), uv_strerror(rc));
+    } else if ((errors = log_error_count(), rc = runtime_start_role(&rt)) != 0) {
+        if (log_error_count() == errors)     /* the part that failed did not say why */
+            log_event(LOG_ERROR, "start_failed", "role=%s error=%s", config_role_name(cfg->role), uv_strerror(rc));
         rt.exit_code = 1;
         runtime_stop(&rt, "startup_failed");
     } else {

@@ -113,6 +113,7 @@ struct session {
     uint64_t idle_deadline, login_deadline, hold_deadline;
     uint64_t out_full_since;    /* when client_out_full was set, or the client last read */
     size_t out_unacked;         /* chan_write_unacked then */
+    uint64_t preauth_deadline;  /* preauth_timeout_s; 0 = none (see session_preauth_armed) */
     bool spliced, closing, held, in_actions, counted, logged_in, upstream_eof, client_eof;
     bool awaiting;              /* sent the back-end a request, no answer yet */
     bool client_paused_up;      /* client reading stopped: the stream is full */
@@ -137,12 +138,17 @@ static uint8_t *buf_data(const struct buf *b)
     return b->p + b->off;
 }
 
+static void buf_free(struct buf *b);
+
 static bool buf_append(struct buf *b, const void *data, size_t len)
 {
     if (b->len + len > SESSION_BUF_MAX)
         return false;
     if (b->off + b->len + len > b->cap && b->off > 0) {
+        size_t stale = b->off > b->len ? b->off : b->len;   /* the moved bytes' old place */
+
         memmove(b->p, b->p + b->off, b->len);
+        explicit_bzero(b->p + stale, b->off + b->len - stale);
         b->off = 0;
     }
     if (b->len + len > b->cap) {
@@ -151,7 +157,7 @@ static bool buf_append(struct buf *b, const void *data, size_t len)
 
         while (cap < b->len + len)
             cap *= 2;
-        p = realloc(b->p, cap);
+        p = proto_secure_grow(b->p, b->cap, b->len, cap);   /* cin and uq may hold credentials */
         if (p == NULL)
             return false;
         b->p = p;
@@ -165,19 +171,17 @@ static bool buf_append(struct buf *b, const void *data, size_t len)
 static void buf_consume(struct buf *b, size_t n)
 {
     if (n >= b->len) {
-        free(b->p);     /* idle sessions keep no buffers */
-        memset(b, 0, sizeof(*b));
+        buf_free(b);    /* idle sessions keep no buffers */
         return;
     }
+    explicit_bzero(b->p + b->off, n);    /* may hold credentials */
     b->off += n;
     b->len -= n;
 }
 
 static void buf_free(struct buf *b)
 {
-    if (b->p != NULL)
-        explicit_bzero(b->p, b->cap);   /* may hold credentials */
-    free(b->p);
+    proto_secure_free(b->p, b->cap);    /* may hold credentials */
     memset(b, 0, sizeof(*b));
 }
 
@@ -197,6 +201,7 @@ static void session_pump(struct session *ss);
 static void session_eof_check(struct session *ss);
 static void session_arm_timer(struct session *ss);
 static void session_finish(struct session *ss);
+static void session_http_head_deadline(struct session *ss, bool was_partial);
 
 /* ---- upstream stream ---- */
 
@@ -554,6 +559,7 @@ static void session_action(struct session *ss, const struct proto_action *a)
         break;
     case PA_UPSTREAM_CLOSE:
         session_upstream_drop(ss);
+        session_arm_timer(ss);  /* a failed login: the pre-login deadline counts again */
         break;
     case PA_SPLICE:
         session_splice(ss);
@@ -647,6 +653,13 @@ static void sess_chan_data(struct chan *c, const uint8_t *buf, size_t len)
     }
     if (!buf_append(&ss->cin, buf, len)) {
         session_close(ss);
+        return;
+    }
+    if (ss->proto == CFG_PROTO_HTTP) {
+        bool was_partial = http_head_partial(ss->mod);
+
+        session_pump(ss);
+        session_http_head_deadline(ss, was_partial);
         return;
     }
     session_pump(ss);
@@ -762,6 +775,53 @@ static const struct chan_callbacks sess_chan_cb = {
 
 /* ---- timers ---- */
 
+/*
+ * The pre-login deadline (preauth_timeout_s) is absolute: bytes dripped by
+ * the client do not move it. POP3/IMAP: from accept until the login
+ * succeeds; while a login awaits the back-end, login_timeout_s governs
+ * instead. HTTP: from the first byte of a request head until the head is
+ * complete.
+ */
+static bool session_preauth_armed(const struct session *ss)
+{
+    if (ss->preauth_deadline == 0 || ss->spliced || ss->logged_in)
+        return false;
+    return ss->proto == CFG_PROTO_HTTP || (ss->s == NULL && !ss->held);
+}
+
+static void session_http_head_deadline(struct session *ss, bool was_partial)
+{
+    if (ss->closing || ss->mod == NULL)
+        return;
+    if (!http_head_partial(ss->mod)) {
+        ss->preauth_deadline = 0;
+    } else if (!was_partial || ss->preauth_deadline == 0) {
+        ss->preauth_deadline = session_now(ss) + (uint64_t)ss->l->cfg->preauth_timeout_s * 1000;
+        session_arm_timer(ss);
+    }
+}
+
+static void session_preauth_expired(struct session *ss)
+{
+    static const char *const bye[] = {
+        [CFG_PROTO_POP3] = "-ERR [SYS/TEMP] Login took too long.\r\n",
+        [CFG_PROTO_IMAP] = "* BYE Login took too long.\r\n",
+    };
+
+    ss->preauth_deadline = 0;
+    if (ss->proto == CFG_PROTO_HTTP && !http_head_partial(ss->mod))
+        return;     /* the head completed meanwhile */
+    log_event(LOG_INFO, "session_preauth_timeout", "listener=%s client=%s timeout_s=%u", ss->l->cfg->name,
+              ss->peer_ip, ss->l->cfg->preauth_timeout_s);
+    if (ss->proto == CFG_PROTO_HTTP) {
+        http_request_timeout(ss->mod, &ss->out);
+        session_run(ss);
+        return;
+    }
+    session_client_write(ss, bye[ss->proto], strlen(bye[ss->proto]));
+    session_close(ss);
+}
+
 static void sess_on_timer(uv_timer_t *h)
 {
     struct session *ss = h->data;
@@ -769,7 +829,11 @@ static void sess_on_timer(uv_timer_t *h)
 
     if (ss->closing)
         return;
-    if (ss->held && ss->hold_deadline && now >= ss->hold_deadline) {
+    if (session_preauth_armed(ss) && now >= ss->preauth_deadline) {
+        session_preauth_expired(ss);
+        if (ss->closing)
+            return;
+    } else if (ss->held && ss->hold_deadline && now >= ss->hold_deadline) {
         log_event(LOG_WARN, "session_hold_timeout", "listener=%s client=%s", ss->l->cfg->name, ss->peer_ip);
         session_fail_held(ss);
     } else if (ss->login_deadline && now >= ss->login_deadline && !ss->spliced) {
@@ -793,7 +857,8 @@ static void sess_on_timer(uv_timer_t *h)
     } else if (now >= ss->idle_deadline && (ss->client_out_full ||
                                             (ss->proto == CFG_PROTO_HTTP && !http_idle(ss->mod)))) {
         /* output waiting for the client (the stall check above judges it),
-         * or a request in progress, is not idleness */
+         * or a request in progress, is not idleness: look again one idle
+         * period later (re-arming at the passed deadline spun the loop) */
         ss->idle_deadline = now + session_idle_ms(ss);
     } else if (now >= ss->idle_deadline) {
         log_event(LOG_INFO, "session_idle_timeout", "listener=%s client=%s", ss->l->cfg->name, ss->peer_ip);
@@ -817,6 +882,8 @@ static void session_arm_timer(struct session *ss)
         d = ss->login_deadline;
     if (ss->client_out_full && ss->out_full_since + session_idle_ms(ss) < d)
         d = ss->out_full_since + session_idle_ms(ss);
+    if (session_preauth_armed(ss) && ss->preauth_deadline < d)
+        d = ss->preauth_deadline;
     uv_timer_start(&ss->timer, sess_on_timer, d > now ? d - now : 0, 0);
 }
 
@@ -864,6 +931,8 @@ int session_accept(struct frontend *fe, struct fe_listener *l, uv_stream_t *serv
         return 0;
     }
     ss->idle_deadline = session_now(ss) + (uint64_t)l->cfg->preauth_idle_s * 1000;
+    if (ss->proto != CFG_PROTO_HTTP)
+        ss->preauth_deadline = session_now(ss) + (uint64_t)l->cfg->preauth_timeout_s * 1000;
     if (ss->sp->start != NULL && l->cfg->tls != CFG_TLS_IMPLICIT)
         ss->sp->start(ss->mod, &ss->out);
     session_run(ss);

@@ -127,7 +127,8 @@ static void test_simple_get_is_forwarded_with_the_three_forwarding_headers(void 
     assert_string_equal(f->o.a[0].user, "");
     assert_string_equal(text(&f->o, PA_UPSTREAM),
                         "GET /index.html HTTP/1.1\r\nHost: example.test\r\nAccept: */*\r\n"
-                        "X-Forwarded-For: 192.0.2.7\r\nForwarded: for=192.0.2.7;proto=http\r\n"
+                        "X-Forwarded-For: 192.0.2.7\r\nX-Real-IP: 192.0.2.7\r\n"
+                        "Forwarded: for=192.0.2.7;proto=http\r\n"
                         "X-Forwarded-Proto: http\r\n\r\n");
     assert_false(http_idle(f->s));
     uin(f, RESP_OK);
@@ -137,19 +138,19 @@ static void test_simple_get_is_forwarded_with_the_three_forwarding_headers(void 
     fx_free(f);
 }
 
-static void test_existing_forwarding_headers_are_appended_to_and_proto_is_overridden(void **state)
+static void test_client_forwarding_headers_are_replaced_by_the_real_client_address(void **state)
 {
     struct fx *f = fx_new_with(NULL, "2001:db8::1", true);
     const char *up;
 
     (void)state;
     cin(f, "GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 10.0.0.1\r\nForwarded: for=10.0.0.1\r\n"
-           "X-Forwarded-Proto: gopher\r\n\r\n");
+           "x-real-ip: 10.0.0.2\r\nX-Forwarded-Proto: gopher\r\nX-Forwarded-For: 10.0.0.3\r\n\r\n");
     up = text(&f->o, PA_UPSTREAM);
-    assert_non_null(strstr(up, "\r\nX-Forwarded-For: 10.0.0.1, 2001:db8::1\r\n"));
-    assert_non_null(strstr(up, "\r\nForwarded: for=10.0.0.1, for=\"[2001:db8::1]\";proto=https\r\n"));
-    assert_non_null(strstr(up, "\r\nX-Forwarded-Proto: https\r\n"));
-    assert_null(strstr(up, "gopher"));
+    assert_string_equal(up, "GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 2001:db8::1\r\n"
+                            "X-Real-IP: 2001:db8::1\r\nForwarded: for=\"[2001:db8::1]\";proto=https\r\n"
+                            "X-Forwarded-Proto: https\r\n\r\n");
+    assert_null(strstr(up, "10.0.0."));
     fx_free(f);
 }
 
@@ -786,11 +787,99 @@ static void test_session_freed_mid_request_leaks_nothing(void **state)
     http_session_free(NULL);
 }
 
+static unsigned freed_blocks, freed_dirty;
+
+static void observe_free(const void *p, size_t cap)
+{
+    const uint8_t *b = p;
+
+    freed_blocks++;
+    for (size_t i = 0; i < cap; i++)
+        freed_dirty += b[i] != 0;
+}
+
+/* The head buffer grows while an Authorization header arrives; every block
+ * it leaves behind, and the retry copy, is scrubbed before it is freed. */
+static void test_buffers_holding_authorization_are_scrubbed_when_grown_or_freed(void **state)
+{
+    struct fx *f = fx_new();
+    char head[2048];
+
+    (void)state;
+    snprintf(head, sizeof(head), "GET / HTTP/1.1\r\nHost: a\r\nAuthorization: Basic %0900d\r\n\r\n", 7);
+    freed_blocks = freed_dirty = 0;
+    proto_secure_set_free_observer(observe_free);
+    for (size_t off = 0; off < strlen(head); off += 100) {
+        char part[101];
+
+        snprintf(part, sizeof(part), "%.100s", head + off);
+        cin(f, part);
+    }
+    assert_non_null(strstr(text(&f->o, PA_UPSTREAM), "Authorization: Basic 0000"));
+    assert_true(freed_blocks >= 2);     /* 256 -> 512 -> 1024 bytes of head so far */
+    uin(f, RESP_OK);
+    fx_free(f);
+    assert_true(freed_blocks >= 4);     /* + the head and the retry copy */
+    assert_int_equal(freed_dirty, 0);
+    proto_secure_set_free_observer(NULL);
+}
+
+static void test_partial_head_timeout_is_answered_408_and_closes(void **state)
+{
+    struct fx *f = fx_new();
+
+    (void)state;
+    assert_false(http_head_partial(f->s));
+    cin(f, "GET / HTTP/1.1\r\nHost: a\r\nX-Drip: ab");
+    assert_true(http_head_partial(f->s));
+    assert_string_equal(kinds(&f->o), "");
+    proto_out_reset(&f->o);
+    http_request_timeout(f->s, &f->o);
+    assert_string_equal(kinds(&f->o), "RZ");
+    assert_true(starts(text(&f->o, PA_REPLY), "HTTP/1.1 408 Request Timeout\r\n"));
+    assert_false(http_head_partial(f->s));
+    fx_free(f);
+}
+
+static void test_head_timeout_behind_a_pending_response_comes_after_it(void **state)
+{
+    struct fx *f = fx_new();
+
+    (void)state;
+    cin(f, GET1);
+    cin(f, "GET /2 HTTP/1.1\r\nHo");
+    assert_true(http_head_partial(f->s));
+    proto_out_reset(&f->o);
+    http_request_timeout(f->s, &f->o);
+    assert_int_equal(count(&f->o, PA_REPLY), 0);     /* GET1's response is still due */
+    uin(f, RESP_OK);
+    assert_string_equal(kinds(&f->o), "RRXZ");
+    assert_true(starts(text(&f->o, PA_REPLY), RESP_OK));
+    assert_non_null(strstr(text(&f->o, PA_REPLY), "HTTP/1.1 408 Request Timeout\r\n"));
+    fx_free(f);
+}
+
+static void test_complete_head_or_idle_connection_ignores_the_timeout(void **state)
+{
+    struct fx *f = fx_new();
+
+    (void)state;
+    proto_out_reset(&f->o);
+    http_request_timeout(f->s, &f->o);
+    assert_int_equal(f->o.n, 0);
+    cin(f, GET1);
+    assert_false(http_head_partial(f->s));
+    proto_out_reset(&f->o);
+    http_request_timeout(f->s, &f->o);
+    assert_int_equal(f->o.n, 0);
+    fx_free(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_simple_get_is_forwarded_with_the_three_forwarding_headers),
-        cmocka_unit_test(test_existing_forwarding_headers_are_appended_to_and_proto_is_overridden),
+        cmocka_unit_test(test_client_forwarding_headers_are_replaced_by_the_real_client_address),
         cmocka_unit_test(test_hop_by_hop_headers_named_in_connection_are_dropped_but_framing_passes),
         cmocka_unit_test(test_keep_alive_two_requests_get_two_responses_in_order_on_one_connection),
         cmocka_unit_test(test_three_pipelined_requests_in_one_read_are_answered_in_order),
@@ -830,6 +919,10 @@ int main(void)
         cmocka_unit_test(test_malformed_response_is_answered_502),
         cmocka_unit_test(test_pipeline_limit_stops_consuming_until_a_response_completes),
         cmocka_unit_test(test_session_freed_mid_request_leaks_nothing),
+        cmocka_unit_test(test_buffers_holding_authorization_are_scrubbed_when_grown_or_freed),
+        cmocka_unit_test(test_partial_head_timeout_is_answered_408_and_closes),
+        cmocka_unit_test(test_head_timeout_behind_a_pending_response_comes_after_it),
+        cmocka_unit_test(test_complete_head_or_idle_connection_ignores_the_timeout),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

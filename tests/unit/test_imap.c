@@ -691,12 +691,95 @@ static void test_tls_started_without_starttls_is_ignored(void **state)
 
     (void)state;
     drv_start(d);
-    drv_client(d, "a ID ({3+}\r\nab");
+    drv_client(d, "a ID (\"k\" {3+}\r\nab");
     imap_tls_started(d->s);     /* not after our PA_STARTTLS: no effect */
     drv_clear(d);
     drv_client(d, "c)\r\nb LOGIN alice secret\r\n");
     assert_string_equal(d->t, "R[* ID (\"name\" \"esproxy\")\r\n]R[a OK ID completed\r\n]"
                               "R[b NO [PRIVACYREQUIRED] Plaintext login needs TLS\r\n]");
+    drv_free(d);
+}
+
+/* imaptest's pre-login ID: n pairs of field_len-byte names and value_len-byte
+ * values, quoted (30 x 30 x 1024 with tag "a": 31,808 bytes with CRLF). */
+static size_t id_line(char *buf, size_t cap, const char *tag, unsigned n, size_t field_len, size_t value_len)
+{
+    size_t len = (size_t)snprintf(buf, cap, "%s ID (", tag);
+
+    for (unsigned i = 0; i < n; i++) {
+        assert_true(len + field_len + value_len + 8 < cap);
+        len += (size_t)snprintf(buf + len, cap - len, "%s\"", i ? " " : "");
+        for (size_t k = 0; k < field_len; k++)
+            buf[len++] = (char)('a' + (i + k) % 26);
+        len += (size_t)snprintf(buf + len, cap - len, "\" \"");
+        memset(buf + len, 'v', value_len);
+        len += value_len;
+        buf[len++] = '"';
+    }
+    len += (size_t)snprintf(buf + len, cap - len, ")\r\n");
+    return len;
+}
+
+static void test_rfc2971_maximal_id_before_login_is_answered_despite_max_line(void **state)
+{
+    struct drv *d = drv_new(true, false);
+    static char line[80000];
+    size_t len = id_line(line, sizeof(line), "a", 30, 30, 1024);
+
+    (void)state;
+    assert_int_equal(len, 31808);   /* imaptest's 31,807 give or take its tag; max_line here is 1024 */
+    drv_start(d);
+    drv_clear(d);
+    for (size_t off = 0; off < len; off += 1000)
+        drv_client_n(d, line + off, len - off < 1000 ? len - off : 1000);
+    drv_client(d, "b NOOP\r\n");
+    assert_string_equal(d->t, "R[* ID (\"name\" \"esproxy\")\r\n]R[a OK ID completed\r\n]"
+                              "R[b OK NOOP completed\r\n]");
+    drv_free(d);
+}
+
+static void test_id_beyond_rfc2971_limits_gets_bad_and_session_continues(void **state)
+{
+    struct drv *d = drv_new(true, false);
+    static char line[80000];
+
+    (void)state;
+    drv_start(d);
+    drv_clear(d);
+    drv_client_n(d, line, id_line(line, sizeof(line), "a", 31, 3, 3));
+    drv_client_n(d, line, id_line(line, sizeof(line), "b", 1, 31, 3));
+    drv_client_n(d, line, id_line(line, sizeof(line), "c", 2, 3, 1025));
+    drv_client(d, "d ID (\"name\" \"x\" \"odd\")\r\ne ID (NIL \"x\")\r\nf ID (\"name\" NIL)\r\n");
+    assert_string_equal(d->t,
+        "R[a BAD ID beyond RFC 2971 limits (30 pairs, fields 30 and values 1024 octets)\r\n]"
+        "R[b BAD ID beyond RFC 2971 limits (30 pairs, fields 30 and values 1024 octets)\r\n]"
+        "R[c BAD ID beyond RFC 2971 limits (30 pairs, fields 30 and values 1024 octets)\r\n]"
+        "R[d BAD Invalid ID arguments\r\n]R[e BAD Invalid ID arguments\r\n]"
+        "R[* ID (\"name\" \"esproxy\")\r\n]R[f OK ID completed\r\n]");
+    drv_free(d);
+}
+
+static void test_id_allowance_is_not_lent_to_other_commands_or_beyond_the_rfc(void **state)
+{
+    struct drv *d = drv_new(true, false);
+    static char line[80000];
+    size_t len;
+
+    (void)state;
+    drv_start(d);
+    drv_clear(d);
+    len = id_line(line, sizeof(line), "a", 1, 3, 2000);
+    memcpy(line + 2, "IDX", 3);     /* "a IDX (...": not an ID, max_line holds */
+    drv_client_n(d, line, len);
+    assert_string_equal(d->t, "R[* BAD Line too long\r\n]Q");
+    drv_free(d);
+
+    d = drv_new(true, false);
+    drv_start(d);
+    drv_clear(d);
+    len = id_line(line, sizeof(line), "a", 30, 30, 2200);  /* past the longest legal ID line */
+    drv_client_n(d, line, len);
+    assert_string_equal(d->t, "R[* BAD Line too long\r\n]Q");
     drv_free(d);
 }
 
@@ -910,6 +993,9 @@ int main(void)
         cmocka_unit_test(test_missing_or_invalid_tags_get_untagged_bad),
         cmocka_unit_test(test_nul_bytes_get_bad_and_session_continues),
         cmocka_unit_test(test_password_never_appears_in_replies_or_logs),
+        cmocka_unit_test(test_rfc2971_maximal_id_before_login_is_answered_despite_max_line),
+        cmocka_unit_test(test_id_beyond_rfc2971_limits_gets_bad_and_session_continues),
+        cmocka_unit_test(test_id_allowance_is_not_lent_to_other_commands_or_beyond_the_rfc),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -5,9 +5,46 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "protocols/proto.h"
+
+static unsigned freed_blocks, freed_dirty;
+static size_t freed_last_cap;
+
+static void observe_free(const void *p, size_t cap)
+{
+    const uint8_t *b = p;
+
+    freed_blocks++;
+    freed_last_cap = cap;
+    for (size_t i = 0; i < cap; i++)
+        freed_dirty += b[i] != 0;
+}
+
+static void test_secure_grow_scrubs_the_old_block_and_keeps_the_bytes(void **state)
+{
+    static const char secret[] = "PASS hunter2\r\n";
+    uint8_t *p = malloc(16), *q;
+
+    (void)state;
+    assert_non_null(p);
+    memcpy(p, secret, sizeof(secret) - 1);
+    freed_blocks = freed_dirty = 0;
+    proto_secure_set_free_observer(observe_free);
+    q = proto_secure_grow(p, 16, sizeof(secret) - 1, 64);
+    assert_non_null(q);
+    assert_int_equal(freed_blocks, 1);      /* the old block, whole, zero before free */
+    assert_int_equal(freed_last_cap, 16);
+    assert_memory_equal(q, secret, sizeof(secret) - 1);
+    proto_secure_free(q, 64);
+    proto_secure_free(NULL, 64);
+    assert_int_equal(freed_blocks, 2);
+    assert_int_equal(freed_last_cap, 64);
+    assert_int_equal(freed_dirty, 0);
+    proto_secure_set_free_observer(NULL);
+}
 
 static void test_base64_rfc4648_vectors_round_trip(void **state)
 {
@@ -78,6 +115,7 @@ int main(void)
         cmocka_unit_test(test_base64_rejects_invalid_input),
         cmocka_unit_test(test_sasl_plain_is_parsed_and_checked),
         cmocka_unit_test(test_action_list_copies_and_frees),
+        cmocka_unit_test(test_secure_grow_scrubs_the_old_block_and_keeps_the_bytes),
     };
 
     return cmocka_run_group_tests_name("proto_util", tests, NULL, NULL);
