@@ -186,6 +186,10 @@ http {
   client_body_temp_path $w/tmp/body;  proxy_temp_path $w/tmp/proxy;
   fastcgi_temp_path $w/tmp/fastcgi;  uwsgi_temp_path $w/tmp/uwsgi;  scgi_temp_path $w/tmp/scgi;
   client_max_body_size 100m;
+  # /upload answers before it has read the body and then discards it,
+  # closing when none arrives for lingering_timeout (5 s by default): a
+  # client esproxy stops reading (its output is full) would lose the rest
+  lingering_timeout 30s;
   server { listen 127.0.0.1:8080 ${pp};  ${LAB_NGINX_EXTRA_LISTEN:+listen $LAB_NGINX_EXTRA_LISTEN;}  root $LAB/web/html;
            location /health { return 200 "ok $n\n"; }
            location /upload { return 200 "uploaded\n"; } }
