@@ -12,9 +12,10 @@ Prints key=value figures (or one JSON object):
   inflight_late     ... that hung: failed later than dead_after, or succeeded
                     later than the recovery plus the slowest other successful
                     session (a login caught by the failover starts over and
-                    is held), plus session_p90_ms (errors and resumed sessions
-                    run as slowly as sessions run on this machine now) plus
-                    1 s after the action
+                    is held), plus the p90 of its protocol's sessions, at
+                    least session_p90_ms (errors and resumed sessions run as
+                    slowly as sessions run on this machine now) plus 1 s
+                    after the action
   inflight_late_detail  the first three of those (times from the action)
   inflight_failed   ... that failed (POP3/IMAP errors after the login are expected)
   http_inflight_failed  idempotent HTTP GETs in flight that failed (should be 0: retried)
@@ -55,8 +56,11 @@ def main():
                if r["ok"] and (r["end"] < action or (first_ok and r["start"] > first_ok))])
     # an error travels to a client, and a resumed session runs after the
     # recovery, as slowly as sessions run on this machine now (ref: p90)
+    def proto_ref(proto):   # this protocol's p90 (a POP3 login in UML takes seconds, HTTP ms)
+        return max(ref, p90([r["end"] - r["start"] for r in recs if r["proto"] == proto and r["ok"] and
+                             (r["end"] < action or (first_ok and r["start"] > first_ok))]))
     late = [r for r in inflight if r["end"] - action > (
-        max(dead, first_ok - action if first_ok else 0) + slowest if r["ok"] else dead) + ref + 1000]
+        max(dead, first_ok - action if first_ok else 0) + slowest if r["ok"] else dead) + proto_ref(r["proto"]) + 1000]
     out = {
         "sessions": len(recs),
         "recovery_ms": first_ok - action if first_ok else -1,
