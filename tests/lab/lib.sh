@@ -141,6 +141,22 @@ lab_net() {     # creates client, fe, sw, be1, be2
     done
 }
 
+lab_net3() {    # prefix (e.g. 10.99.40): client -- fe -- be1, no switch; fe .1 (clients) and .65, be1 .66 and the VIP .100
+    for n in client fe be1; do ip netns add "$(lab_ns $n)" || return 1; done
+    ip link add eth1 netns "$(lab_ns client)" type veth peer name eth1 netns "$(lab_ns fe)" || return 1
+    ip link add eth0 netns "$(lab_ns fe)" type veth peer name eth0 netns "$(lab_ns be1)" || return 1
+    ip -n "$(lab_ns client)" addr add "$1.2/26" dev eth1
+    ip -n "$(lab_ns fe)" addr add "$1.1/26" dev eth1
+    ip -n "$(lab_ns fe)" addr add "$1.65/26" dev eth0
+    ip -n "$(lab_ns be1)" addr add "$1.66/26" dev eth0
+    ip -n "$(lab_ns be1)" addr add "$1.100/26" dev eth0
+    for n in client fe be1; do
+        ip -n "$(lab_ns $n)" link set lo up
+        for d in eth0 eth1; do ip -n "$(lab_ns $n)" link set $d up 2>/dev/null; done
+        ip netns exec "$(lab_ns $n)" sysctl -qw net.ipv4.ip_forward=0
+    done
+}
+
 lab_vip_add() { # node
     ip -n "$(lab_ns "$1")" addr add "$LAB_VIP/24" dev eth0
 }

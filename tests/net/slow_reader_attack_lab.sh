@@ -22,23 +22,7 @@ BIG=5242880             # the HTTP file
 MSG=3000000             # the mail message's random bytes (base64: about 4 MB)
 STALL_IDLE_S=3          # preauth_idle_s and idle_s of the *stall listeners
 
-slow_net() {
-    for n in client fe be1; do ip netns add "$(lab_ns $n)" || return 1; done
-    ip link add eth1 netns "$(lab_ns client)" type veth peer name eth1 netns "$(lab_ns fe)" || return 1
-    ip link add eth0 netns "$(lab_ns fe)" type veth peer name eth0 netns "$(lab_ns be1)" || return 1
-    ip -n "$(lab_ns client)" addr add 10.99.45.2/26 dev eth1
-    ip -n "$(lab_ns fe)" addr add $FE/26 dev eth1
-    ip -n "$(lab_ns fe)" addr add 10.99.45.65/26 dev eth0
-    ip -n "$(lab_ns be1)" addr add 10.99.45.66/26 dev eth0
-    ip -n "$(lab_ns be1)" addr add $LAB_VIP/26 dev eth0
-    for n in client fe be1; do
-        ip -n "$(lab_ns $n)" link set lo up
-        for d in eth0 eth1; do ip -n "$(lab_ns $n)" link set $d up 2>/dev/null; done
-        ip netns exec "$(lab_ns $n)" sysctl -qw net.ipv4.ip_forward=0
-    done
-}
-
-slow_net || { fail "lab network" "cannot create namespaces"; finish; }
+lab_net3 10.99.45 || { fail "lab network" "cannot create namespaces"; finish; }
 lab_mail $MSG
 lab_pki || { fail "test PKI" "$(tail -n 3 "$LAB/pki.log")"; finish; }
 mkdir -p "$LAB/web/html"
