@@ -443,7 +443,7 @@ static void chan_work(struct chan *c)
 
             memset(&c->rx, 0, sizeof(c->rx));
             c->cb->data(c, b.p + b.off, b.len);
-            free(b.p);
+            proto_secure_free(b.p, b.cap);     /* held client input: may hold credentials */
         } else if (c->mode == CHAN_TLS) {
             chan__tls_pump(c);
         }

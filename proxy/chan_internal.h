@@ -7,6 +7,7 @@
 #define ESPROXY_CHAN_INTERNAL_H
 
 #include "proxy/chan.h"
+#include "protocols/proto.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -69,13 +70,16 @@ static inline int chan_buf_append(struct chan_buf *b, const void *p, size_t len)
         uint8_t *n;
 
         if (b->off > 0) {
+            size_t stale = b->off > b->len ? b->off : b->len;   /* the moved bytes' old place */
+
             memmove(b->p, b->p + b->off, b->len);
+            explicit_bzero(b->p + stale, b->off + b->len - stale);
             b->off = 0;
         }
         while (cap < need)
             cap *= 2;
         if (cap != b->cap) {
-            n = realloc(b->p, cap);
+            n = proto_secure_grow(b->p, b->cap, b->len, cap);  /* client input may hold credentials */
             if (n == NULL)
                 return UV_ENOMEM;
             b->p = n;
@@ -89,17 +93,18 @@ static inline int chan_buf_append(struct chan_buf *b, const void *p, size_t len)
 
 static inline void chan_buf_consume(struct chan_buf *b, size_t n)
 {
+    explicit_bzero(b->p + b->off, n);   /* client input may hold credentials */
     b->off += n;
     b->len -= n;
     if (b->len == 0) {
-        free(b->p);
+        proto_secure_free(b->p, b->cap);
         memset(b, 0, sizeof(*b));
     }
 }
 
 static inline void chan_buf_free(struct chan_buf *b)
 {
-    free(b->p);
+    proto_secure_free(b->p, b->cap);
     memset(b, 0, sizeof(*b));
 }
 

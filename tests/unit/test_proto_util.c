@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "protocols/proto.h"
+#include "proxy/chan_internal.h"
 
 static unsigned freed_blocks, freed_dirty;
 static size_t freed_last_cap;
@@ -42,6 +43,37 @@ static void test_secure_grow_scrubs_the_old_block_and_keeps_the_bytes(void **sta
     proto_secure_free(NULL, 64);
     assert_int_equal(freed_blocks, 2);
     assert_int_equal(freed_last_cap, 64);
+    assert_int_equal(freed_dirty, 0);
+    proto_secure_set_free_observer(NULL);
+}
+
+/* The client channel's buffers (input held while a client is paused, TLS
+ * records, output) hold credentials too: growing, consuming and freeing
+ * leave no copy behind. */
+static void test_channel_buffers_leave_no_copy_behind(void **state)
+{
+    static const char secret[] = "a LOGIN alice hunter2\r\n";     /* 23 bytes */
+    struct chan_buf b = { 0 };
+
+    (void)state;
+    freed_blocks = freed_dirty = 0;
+    proto_secure_set_free_observer(observe_free);
+    for (int i = 0; i < 20; i++)            /* 460 bytes: grows 256 -> 512 */
+        assert_int_equal(chan_buf_append(&b, secret, sizeof(secret) - 1), 0);
+    assert_int_equal(freed_blocks, 1);      /* the 256-byte block, scrubbed */
+    chan_buf_consume(&b, 400);
+    assert_int_equal(b.off, 400);
+    for (size_t i = 0; i < 400; i++)        /* the consumed bytes' place */
+        freed_dirty += b.p[i] != 0;
+    assert_int_equal(chan_buf_append(&b, secret, sizeof(secret) - 1), 0);
+    assert_int_equal(chan_buf_append(&b, secret, sizeof(secret) - 1), 0);
+    for (int i = 0; i < 20; i++)            /* moved to the front, then grown */
+        assert_int_equal(chan_buf_append(&b, secret, sizeof(secret) - 1), 0);
+    /* no stale copy past the bytes (fresh memory there is not zeroed) */
+    assert_null(memmem(b.p + b.off + b.len, b.cap - b.off - b.len, "hunter2", 7));
+    assert_null(memmem(b.p, b.off, "hunter2", 7));
+    chan_buf_consume(&b, b.len);            /* empty: freed */
+    assert_null(b.p);
     assert_int_equal(freed_dirty, 0);
     proto_secure_set_free_observer(NULL);
 }
@@ -111,6 +143,7 @@ static void test_action_list_copies_and_frees(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_channel_buffers_leave_no_copy_behind),
         cmocka_unit_test(test_base64_rfc4648_vectors_round_trip),
         cmocka_unit_test(test_base64_rejects_invalid_input),
         cmocka_unit_test(test_sasl_plain_is_parsed_and_checked),
