@@ -628,12 +628,13 @@ static bool session_login_in_flight(const struct session *ss)
     return ss->held || ss->awaiting || (ss->s != NULL && !ss->s_connected);
 }
 
-/* A client that finished sending before login is closed once nothing it
- * sent is left to answer: no login in flight, and no command held (one
- * held only because the client's output is full waits for the drain). */
+/* A POP3/IMAP client that finished sending before login is closed once
+ * nothing it sent is left to answer: no login in flight, and no command
+ * held (one held only because the client's output is full waits for the
+ * drain). HTTP decides for itself (http_client_eof). */
 static void session_eof_check(struct session *ss)
 {
-    if (ss->client_eof && !ss->spliced && !ss->closing && !session_login_in_flight(ss) &&
+    if (ss->client_eof && ss->sp->client_eof == NULL && !ss->spliced && !ss->closing && !session_login_in_flight(ss) &&
         (ss->cin.len == 0 || !ss->client_out_full))
         session_close(ss);
 }

@@ -354,6 +354,18 @@ def t_half_close():
                   "last bytes %r" % got[-120:])
         except Exception as e:
             check(False, "half-closed client, %s" % name, repr(e))
+    # HTTP: a request sent with the write side shut (nc -N), its response
+    # streamed after the end of the client's input: answered whole
+    big = open(os.path.join(ARGS.web, "big.bin"), "rb").read()
+    try:
+        s = connect(80, False)
+        s.sendall(b"GET /big.bin HTTP/1.1\r\nHost: lab\r\nConnection: close\r\n\r\n")
+        s.shutdown(socket.SHUT_WR)
+        got = exchange(s, b"", "fast")
+        check(got.endswith(big), "half-closed client, http GET: the whole %d-byte body" % len(big),
+              "%d bytes, ends %r" % (len(got), got[-40:]))
+    except Exception as e:
+        check(False, "half-closed client, http GET", repr(e))
 
 
 def t_starttls_full():
