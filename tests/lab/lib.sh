@@ -294,12 +294,18 @@ lab_pki() {     # a test CA and a server certificate for the front-end's TLS lis
     ) >"$LAB/pki.log" 2>&1
 }
 
-lab_frontend_tls_listeners() {  # appended to a frontend config: implicit TLS listeners
+lab_frontend_tls_listeners() {  # [address]: appended to a frontend config: implicit TLS listeners
+    la=${1:-10.99.1.1}
     for l in "imaps 993 imap" "pop3s 995 pop3" "https 443 http"; do
         set -- $l
-        printf '[listen %s]\naddress = 10.99.1.1:%s\nprotocol = %s\ntls = implicit\ncert = %s\nkey = %s\n' \
-            "$1" "$2" "$3" "$LAB/pki/srv.pem" "$LAB/pki/srv.key"
+        printf '[listen %s]\naddress = %s:%s\nprotocol = %s\ntls = implicit\ncert = %s\nkey = %s\n' \
+            "$1" "$la" "$2" "$3" "$LAB/pki/srv.pem" "$LAB/pki/srv.key"
     done
+}
+
+lab_frontend_starttls() {   # file: its pop3 and imap listeners offer STARTTLS (plaintext login allowed)
+    sed -i -e "s|^protocol = imap|protocol = imap\ntls = starttls\nplaintext_auth = yes\ncert = $LAB/pki/srv.pem\nkey = $LAB/pki/srv.key|" \
+           -e "s|^protocol = pop3|protocol = pop3\ntls = starttls\nplaintext_auth = yes\ncert = $LAB/pki/srv.pem\nkey = $LAB/pki/srv.key|" "$1"
 }
 
 lab_node_start() {  # node: dovecot, nginx and the backend role (no PROXY protocol) on it

@@ -30,13 +30,9 @@ head -c $BIG /dev/urandom >"$LAB/web/html/big.bin"
 lab_node_start be1
 
 mkdir -p "$LAB/fe"
-tls="cert = $LAB/pki/srv.pem\nkey = $LAB/pki/srv.key"
 conf_frontend "$LAB/fe" 10.99.45.65 $LAB_VIP "$LAB/psk" $FE >"$LAB/fe/fe.ini"
-sed -i -e "s|^protocol = imap|protocol = imap\ntls = starttls\nplaintext_auth = yes\n$tls|" \
-       -e "s|^protocol = pop3|protocol = pop3\ntls = starttls\nplaintext_auth = yes\n$tls|" "$LAB/fe/fe.ini"
-printf "[listen pop3s]\naddress = $FE:995\nprotocol = pop3\ntls = implicit\n$tls\n" >>"$LAB/fe/fe.ini"
-printf "[listen imaps]\naddress = $FE:993\nprotocol = imap\ntls = implicit\n$tls\n" >>"$LAB/fe/fe.ini"
-printf "[listen https]\naddress = $FE:443\nprotocol = http\ntls = implicit\n$tls\n" >>"$LAB/fe/fe.ini"
+lab_frontend_starttls "$LAB/fe/fe.ini"
+lab_frontend_tls_listeners $FE >>"$LAB/fe/fe.ini"
 # listeners where a client that leaves its output unread is disconnected soon
 for l in "imapstall 1143 imap 143" "pop3stall 1110 pop3 110" "httpstall 8080 http 80"; do
     set -- $l

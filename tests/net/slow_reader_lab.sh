@@ -36,12 +36,9 @@ head -c $BIG /dev/urandom >"$LAB/web/html/big.bin"
 lab_node_start be1
 
 mkdir -p "$LAB/fe"
-tls="cert = $LAB/pki/srv.pem\nkey = $LAB/pki/srv.key"
 conf_frontend "$LAB/fe" 10.99.40.65 $LAB_VIP "$LAB/psk" $FE >"$LAB/fe/fe.ini"
-sed -i -e "s|^protocol = imap|protocol = imap\ntls = starttls\nplaintext_auth = yes\n$tls|" \
-       -e "s|^protocol = pop3|protocol = pop3\ntls = starttls\nplaintext_auth = yes\n$tls|" "$LAB/fe/fe.ini"
-printf "[listen pop3s]\naddress = $FE:995\nprotocol = pop3\ntls = implicit\n$tls\n" >>"$LAB/fe/fe.ini"
-printf "[listen https]\naddress = $FE:443\nprotocol = http\ntls = implicit\n$tls\n" >>"$LAB/fe/fe.ini"
+lab_frontend_starttls "$LAB/fe/fe.ini"
+lab_frontend_tls_listeners $FE >>"$LAB/fe/fe.ini"
 # where a client that leaves its output unread is disconnected soon
 STALL_IDLE_S=2
 printf "[listen httpstall]\naddress = $FE:8080\nprotocol = http\npreauth_idle_s = $STALL_IDLE_S\n" >>"$LAB/fe/fe.ini"
